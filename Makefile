@@ -1,0 +1,38 @@
+# One task runner for the README, .ci/run and developers.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit system-deps venv clean
+
+## demo: install everything, publish sample_media on the embedded local stack, check every URL, serve until Ctrl-C
+demo: system-deps $(STAMP)
+	$(BIN)/mediapub publish sample_media --check --serve
+
+## test: install everything, then lint, type-check and run the whole test suite
+test: system-deps $(STAMP) lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check pipeline tests
+	$(BIN)/ruff format --check pipeline tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
+
+system-deps:
+	bash scripts/install-system-deps
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) site .mediapub build dist
