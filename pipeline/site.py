@@ -1,0 +1,323 @@
+"""The rendered site: one Jinja environment, the index, item and embed pages, snippets, manifest.
+
+Everything is rendered from the state store, so `mediapub render` needs no network. File names
+and titles are untrusted: every template is autoescaped, JSON goes through `tojson`, URLs are
+percent-encoded before they reach a template, and page paths are slugs that cannot leave the
+site folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline import urls
+from pipeline.config import Settings
+from pipeline.errors import InputError
+from pipeline.state import PUBLISHED, InfraRecord, Item, StateStore
+
+log = logging.getLogger(__name__)
+
+# Top-level names the site uses inside the player bucket (made public, uploaded).
+SITE_PREFIXES = ["index.html", "items/", "embed/", "manifest.json"]
+SNIPPET_FORMATS = ("iframe", "html", "jwplayer", "json")
+EMBED_WIDTH, EMBED_HEIGHT = 640, 360
+
+
+def bundled_templates() -> Path:
+    """The templates shipped with mediapub: inside the wheel, or the source tree's `templates/`."""
+    here = Path(__file__).resolve().parent
+    installed = here / "templates"
+    return installed if installed.is_dir() else here.parent / "templates"
+
+
+def environment(user_templates: str | Path = "") -> Any:
+    """The one Jinja environment: the user's folder first, the bundled templates last."""
+    import jinja2
+
+    search = [str(Path(user_templates).expanduser())] if user_templates else []
+    search.append(str(bundled_templates()))
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(search),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["filesize"] = _filesize
+    env.filters["duration"] = _duration
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": False}
+    return env
+
+
+def _filesize(size: int) -> str:
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} bytes"
+
+
+def _duration(seconds: float | None) -> str:
+    if not seconds:
+        return ""
+    total = round(seconds)
+    return (
+        f"{total // 3600}:{total // 60 % 60:02d}:{total % 60:02d}"
+        if total >= 3600
+        else (f"{total // 60}:{total % 60:02d}")
+    )
+
+
+def item_slug(key: str) -> str:
+    """A file-system and URL safe page name for an object key, unique per key."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", key).strip("-.")[:80] or "item"
+    return f"{stem}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+
+
+@dataclass
+class SiteInfo:
+    """Infrastructure as the site shows it, read from the state store."""
+
+    target: str
+    endpoint_url: str | None
+    streaming_bucket: str
+    player_bucket: str
+    download: InfraRecord | None
+    streaming: InfraRecord | None
+    rtmp_refusal: str = ""
+    player_key: str = "player/player.js"
+    https: bool = True
+    title: str = "Media"
+    delivery: tuple[str, ...] = ("rtmp", "http")
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_store(
+        cls, settings: Settings, store: StateStore, endpoint_url: str | None
+    ) -> SiteInfo:
+        download = store.get_infra("download_distribution")
+        streaming = store.get_infra("streaming_distribution") if settings.rtmp else None
+        refusal = store.get_infra("rtmp_refusal") if settings.rtmp else None
+        player = store.get_infra("player_entry")
+        endpoint = store.get_infra("endpoint")
+        return cls(
+            target=settings.target,
+            endpoint_url=endpoint_url or (endpoint.resource_id if endpoint else None) or None,
+            streaming_bucket=settings.streaming.bucket,
+            player_bucket=settings.player.bucket,
+            download=download,
+            streaming=None if refusal and not streaming else streaming,
+            rtmp_refusal=str(refusal.data.get("message", "")) if refusal and not streaming else "",
+            player_key=player.resource_id if player else "player/player.js",
+            https=bool(download.data.get("https", settings.player.https)) if download else False,
+            title=settings.site.title,
+            delivery=settings.delivery,
+        )
+
+    @property
+    def download_domain(self) -> str:
+        return self.download.domain if self.download else ""
+
+    @property
+    def rtmp_domain(self) -> str:
+        if not self.streaming:
+            return ""
+        cnames = self.streaming.data.get("cnames") or []
+        return str(cnames[0]) if cnames else self.streaming.domain
+
+    @property
+    def streamer(self) -> str:
+        return urls.rtmp_streamer(self.rtmp_domain) if self.rtmp_domain else ""
+
+    def site_url(self, path: str) -> str:
+        return urls.site_url(self.download_domain, path, self.https) if self.download else ""
+
+    def http_url(self, key: str) -> str:
+        return urls.http_url(self.download_domain, key, self.https) if self.download else ""
+
+    def rtmp_url(self, stream_name: str) -> str:
+        return urls.rtmp_url(self.rtmp_domain, stream_name) if self.rtmp_domain else ""
+
+    def crossdomain_url(self) -> str:
+        return self.site_url("crossdomain.xml")
+
+
+def item_view(info: SiteInfo, item: Item) -> dict[str, Any]:
+    """One item as the manifest and the templates see it."""
+    slug = item_slug(item.key)
+    rtmp = info.rtmp_url(item.stream_name)
+    return {
+        "source": item.source,
+        "bucket": item.bucket,
+        "key": item.key,
+        "size": item.size,
+        "sha256": item.sha256,
+        "content_type": item.content_type,
+        "kind": item.kind,
+        "stream_name": item.stream_name,
+        "rtmp_stream": urls.rtmp_stream(item.stream_name),
+        "rtmp_url": rtmp,
+        "http_url": info.http_url(item.key),
+        "page": f"items/{slug}.html",
+        "embed": f"embed/{slug}.html",
+        "title": item.title,
+        "published_at": item.published_at,
+        "duration": item.probe.get("duration"),
+        "width": item.probe.get("width"),
+        "height": item.probe.get("height"),
+    }
+
+
+_MANIFEST_ITEM_KEYS = (
+    "source", "bucket", "key", "size", "sha256", "content_type", "stream_name", "rtmp_url",
+    "http_url", "page", "embed", "title", "published_at",
+)  # fmt: skip
+
+
+def manifest(info: SiteInfo, views: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    streaming = info.streaming
+    return {
+        "target": info.target,
+        "endpoint_url": info.endpoint_url or None,
+        "buckets": {"streaming": info.streaming_bucket, "player": info.player_bucket},
+        "streaming_distribution": (
+            {
+                "id": streaming.resource_id,
+                "domain": streaming.domain,
+                "status": streaming.status,
+                "enabled": bool(streaming.data.get("enabled")),
+                "cnames": list(streaming.data.get("cnames") or []),
+                "price_class": streaming.data.get("price_class", ""),
+                "streamer": info.streamer,
+            }
+            if streaming
+            else None
+        ),
+        "rtmp_refusal": info.rtmp_refusal or None,
+        "download_distribution": (
+            {"id": info.download.resource_id, "domain": info.download.domain, "https": info.https}
+            if info.download
+            else None
+        ),
+        "crossdomain_url": info.crossdomain_url(),
+        "player_url": info.site_url(info.player_key),
+        "index_url": info.site_url("index.html"),
+        "items": [{k: view[k] for k in _MANIFEST_ITEM_KEYS} for view in views],
+    }
+
+
+def snippet(env: Any, info: SiteInfo, view: dict[str, Any], fmt: str) -> str:
+    """An embed snippet for one item: iframe, html, jwplayer or json."""
+    if fmt == "json":
+        return json.dumps({k: view[k] for k in _MANIFEST_ITEM_KEYS}, indent=2, ensure_ascii=False)
+    template = env.get_template(f"snippets/{fmt}.html")
+    return str(
+        template.render(
+            item=view,
+            embed_url=info.site_url(view["embed"]),
+            streamer=info.streamer,
+            player_url=info.site_url(info.player_key),
+            width=EMBED_WIDTH,
+            height=EMBED_HEIGHT,
+        )
+    ).strip()
+
+
+def published_views(info: SiteInfo, store: StateStore) -> list[dict[str, Any]]:
+    return [item_view(info, item) for item in store.items() if item.state == PUBLISHED]
+
+
+def render_site(settings: Settings, info: SiteInfo, store: StateStore) -> list[Path]:
+    """Write the whole site into `settings.site_dir`; return the files written."""
+    env = environment(settings.site.templates)
+    views = published_views(info, store)
+    root = settings.site_dir
+    common = {
+        "site": info,
+        "site_title": info.title,
+        "player_css": info.site_url("player/player.css"),
+        "player_js": info.site_url(info.player_key),
+        "streamer": info.streamer,
+    }
+    pages: dict[str, str] = {
+        "index.html": env.get_template("index.html").render(items=views, root="", **common)
+    }
+    for view in views:
+        snippets = {fmt: snippet(env, info, view, fmt) for fmt in SNIPPET_FORMATS}
+        pages[view["page"]] = env.get_template("item.html").render(
+            item=view, snippets=snippets, root="../", **common
+        )
+        pages[view["embed"]] = env.get_template("embed.html").render(
+            item=view, root="../", **common
+        )
+    pages["manifest.json"] = json.dumps(manifest(info, views), indent=2, ensure_ascii=False) + "\n"
+    written = [_write(root, path, text) for path, text in pages.items()]
+    _remove_stale(root, set(pages))
+    return written
+
+
+def _write(root: Path, relative: str, text: str) -> Path:
+    """Write atomically, refusing any path outside `root`."""
+    target = (root / relative).resolve()
+    if not target.is_relative_to(root.resolve()):
+        raise ValueError(f"site path {relative!r} leaves the site folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{target.name}.tmp")
+    temp.write_text(text, encoding="utf-8")
+    os.replace(temp, target)
+    return target
+
+
+def _remove_stale(root: Path, keep: set[str]) -> None:
+    """Remove item and embed pages of items that are no longer published."""
+    for folder in ("items", "embed"):
+        for page in (root / folder).glob("*.html"):
+            if f"{folder}/{page.name}" not in keep:
+                page.unlink()
+
+
+def site_files(root: Path) -> list[tuple[Path, str]]:
+    """(file, key) for every site file to upload to the player bucket."""
+    names = ["index.html", "manifest.json"]
+    files = [(root / n, n) for n in names if (root / n).is_file()]
+    for folder in ("items", "embed"):
+        files += [(p, f"{folder}/{p.name}") for p in sorted((root / folder).glob("*.html"))]
+    return files
+
+
+def find_item(store: StateStore, name: str) -> Item:
+    """A published item by key, source path, key without prefix, or title."""
+    items = [i for i in store.items() if i.state == PUBLISHED]
+    for match in (
+        lambda i: i.key == name,
+        lambda i: i.source == name,
+        lambda i: i.key.endswith("/" + name),
+        lambda i: i.title == name,
+    ):
+        found = [i for i in items if match(i)]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            keys = ", ".join(i.key for i in found)
+            raise InputError(f"{name}: matches several items ({keys}). Give the full key.")
+    raise InputError(
+        f"{name}: no published item has this key, source path or title. "
+        "Run `mediapub status` to list the items."
+    )
+
+
+def snippet_for(settings: Settings, store: StateStore, name: str, fmt: str) -> str:
+    info = SiteInfo.from_store(settings, store, None)
+    return snippet(
+        environment(settings.site.templates), info, item_view(info, find_item(store, name)), fmt
+    )
