@@ -507,7 +507,8 @@ def _cross_check(settings: Settings) -> None:
     ):
         raise ConfigError(
             f'streaming.logging.bucket: expected the form "name.s3.amazonaws.com"; got '
-            f'"{log.bucket}". Fix: write the bucket as "{log.bucket.split(".")[0]}.s3.amazonaws.com".'
+            f'"{log.bucket}". Fix: write the bucket as '
+            f'"{log.bucket.split(".")[0]}.s3.amazonaws.com".'
         )
     if settings.streaming.private and not (
         settings.signing.key_pair_id and settings.signing.private_key_file
@@ -518,6 +519,7 @@ def _cross_check(settings: Settings) -> None:
         )
     if settings.target == "local" and settings.endpoint_url:
         raise ConfigError(
-            f'endpoint_url: the local target starts its own endpoint; got "{settings.endpoint_url}". '
+            "endpoint_url: the local target starts its own endpoint; got "
+            f'"{settings.endpoint_url}". '
             'Fix: set target = "aws" to use that endpoint, or remove endpoint_url.'
         )

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -298,12 +298,13 @@ def site_files(root: Path) -> list[tuple[Path, str]]:
 def find_item(store: StateStore, name: str) -> Item:
     """A published item by key, source path, key without prefix, or title."""
     items = [i for i in store.items() if i.state == PUBLISHED]
-    for match in (
+    matchers: list[Callable[[Item], bool]] = [
         lambda i: i.key == name,
         lambda i: i.source == name,
         lambda i: i.key.endswith("/" + name),
         lambda i: i.title == name,
-    ):
+    ]
+    for match in matchers:
         found = [i for i in items if match(i)]
         if len(found) == 1:
             return found[0]

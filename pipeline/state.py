@@ -81,6 +81,10 @@ class StateStore(Protocol):
 
 
 _ITEM_COLUMNS = [f.name for f in fields(Item)]
+_INSERT_ITEM = (
+    f"INSERT OR REPLACE INTO items ({', '.join(_ITEM_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _ITEM_COLUMNS)})"
+)
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -127,7 +131,9 @@ class SQLiteStateStore:
             )
         for target in range(version + 1, SCHEMA_VERSION + 1):
             # executescript commits first, so the transaction is part of the script.
-            script = f"BEGIN IMMEDIATE;\n{_MIGRATIONS[target]}\nPRAGMA user_version = {target};\nCOMMIT;"
+            script = (
+                f"BEGIN IMMEDIATE;\n{_MIGRATIONS[target]}\nPRAGMA user_version = {target};\nCOMMIT;"
+            )
             with self._lock:
                 self._db.executescript(script)
 
@@ -154,12 +160,8 @@ class SQLiteStateStore:
     def put_item(self, item: Item) -> None:
         values = asdict(item)
         values["probe"] = json.dumps(item.probe, sort_keys=True)
-        placeholders = ", ".join("?" for _ in _ITEM_COLUMNS)
         with self._transaction():
-            self._db.execute(
-                f"INSERT OR REPLACE INTO items ({', '.join(_ITEM_COLUMNS)}) VALUES ({placeholders})",
-                [values[c] for c in _ITEM_COLUMNS],
-            )
+            self._db.execute(_INSERT_ITEM, [values[c] for c in _ITEM_COLUMNS])
 
     def items(self) -> list[Item]:
         rows = self._query(f"SELECT {', '.join(_ITEM_COLUMNS)} FROM items ORDER BY key")

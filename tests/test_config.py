@@ -88,7 +88,8 @@ def test_bad_bucket_name(tmp_path: Path) -> None:
     message = error_of(tmp_path, '[streaming]\nbucket = "My_Bucket"\n')
     assert message == (
         "streaming.bucket (mediapub.toml): expected a bucket name valid for S3 and DNS; it may "
-        'use only lowercase letters, digits and hyphens, starting and ending with one; got "My_Bucket".'
+        "use only lowercase letters, digits and hyphens, starting and ending with one; "
+        'got "My_Bucket".'
     )
 
 
@@ -125,7 +126,7 @@ def test_logging_needs_a_bucket_in_s3_domain_form(tmp_path: Path) -> None:
 def test_invalid_toml_and_missing_config(tmp_path: Path) -> None:
     message = error_of(tmp_path, "target = \n")
     assert "not valid TOML" in message and "Fix the syntax" in message
-    with pytest.raises(ConfigError, match="--config .*nope.toml: no such file"):
+    with pytest.raises(ConfigError, match=r"--config .*nope\.toml: no such file"):
         load_settings(tmp_path / "nope.toml", cwd=tmp_path, env={})
 
 

@@ -13,7 +13,7 @@ from pipeline.config import Settings, load_settings
 from pipeline.errors import InputError
 from pipeline.state import FAILED, PUBLISHED, InfraRecord, Item, SQLiteStateStore, open_store
 
-HOSTILE = 'a "b" <script>alert(1)</script> \'c\' & ü'
+HOSTILE = "a \"b\" <script>alert(1)</script> 'c' & ü"
 
 
 class Collector(html.parser.HTMLParser):
@@ -179,7 +179,7 @@ def test_snippets(setup: tuple[Settings, SQLiteStateStore]) -> None:
     settings, store = setup
     render(settings, store)
     iframe = site.snippet_for(settings, store, "clip.mp4", "iframe")
-    assert iframe.startswith("<iframe src=\"https://d111.cloudfront.net/embed/media-clip.mp4-")
+    assert iframe.startswith('<iframe src="https://d111.cloudfront.net/embed/media-clip.mp4-')
     jw = site.snippet_for(settings, store, "media/clip.mp4", "jwplayer")
     assert '"streamer": "rtmp://s222.cloudfront.net/cfx/st"' in jw
     assert '"file": "mp4:media/clip.mp4"' in jw
@@ -194,10 +194,7 @@ def test_snippets(setup: tuple[Settings, SQLiteStateStore]) -> None:
         site.snippet_for(settings, store, "nothing", "iframe")
 
 
-def test_user_templates_override_bundled(
-    setup: tuple[Settings, SQLiteStateStore], tmp_path: Path
-) -> None:
-    settings, store = setup
+def test_user_templates_override_bundled(tmp_path: Path) -> None:
     override = tmp_path / "tpl"
     override.mkdir()
     (override / "index.html").write_text(

@@ -1,0 +1,238 @@
+"""The `mediapub` command: parse, build the context, call one core function, render the result.
+
+This is the only module that prints, and `main()` is the only place where exceptions become
+exit statuses.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pipeline import __version__
+from pipeline.errors import ExitStatus, InputError, PipelineError
+
+app = typer.Typer(
+    name="mediapub",
+    help="Publish media to S3 and CloudFront (RTMP and HTTP) and render a player site.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config file (default: ./mediapub.toml, else defaults)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print a machine-readable result.")]
+
+_state = {"debug": False}
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mediapub {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
+) -> None:
+    """mediapub: publish media files and render RTMP and HTTP URLs into a player site."""
+    _state["debug"] = debug or bool(os.environ.get("MEDIAPUB_DEBUG"))
+    level = logging.DEBUG if _state["debug"] else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("werkzeug", "botocore", "urllib3", "boto3", "s3transfer"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def _settings(config: Path | None) -> Any:
+    from pipeline.config import load_settings
+
+    settings = load_settings(config, env=os.environ)
+    for warning in settings.warnings:
+        _err(f"Warning: {warning}")
+    return settings
+
+
+@contextmanager
+def _context(settings: Any, *, aws: bool, progress: Any = None) -> Iterator[Any]:
+    """A context on the configured target; the local stack runs while the block runs."""
+    from pipeline.context import build_context
+
+    stack = None
+    if aws and settings.target == "local":
+        from pipeline.local.stack import LocalStack
+
+        stack = LocalStack().start()
+        for warning in stack.warnings():
+            _err(f"Warning: {warning}")
+    try:
+        ctx = build_context(settings, progress=progress, local=stack)
+        try:
+            yield ctx
+        finally:
+            ctx.close()
+    finally:
+        if stack is not None:
+            stack.stop()
+
+
+@app.command()
+def publish(
+    paths: Annotated[list[Path], typer.Argument(help="Media files and folders to publish.")],
+    config: ConfigOption = None,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Keep the local stack up after publishing (Ctrl-C).")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; change nothing.")
+    ] = False,
+    as_json: JsonOption = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait until the distributions are deployed.")
+    ] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Afterwards, check that every rendered URL plays.")
+    ] = False,
+) -> None:
+    """Publish files and folders once: upload, ensure distributions, render the site."""
+    from pipeline import publisher, verify
+    from pipeline import report as output
+
+    settings = _settings(config)
+    if serve and settings.target != "local":
+        raise InputError('--serve keeps the embedded local stack up; it needs target = "local".')
+    progress = output.RichProgress(quiet=as_json)
+    with _context(settings, aws=not dry_run, progress=progress) as ctx:
+        result = publisher.plan(ctx, paths) if dry_run else publisher.publish(ctx, paths, wait=wait)
+        progress.close()
+        checks = verify.check_manifest(result.manifest) if check and not dry_run else None
+        output.publish_result(result, as_json=as_json, checks=checks)
+        if serve:
+            output.serving(result.manifest)
+            _wait_for_interrupt()
+    if result.failed or result.rtmp_refusal or (checks and not all(c.ok for c in checks)):
+        raise typer.Exit(ExitStatus.PARTIAL)
+
+
+def _wait_for_interrupt() -> None:
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        _err("Stopped serving.")
+
+
+@app.command()
+def local(
+    port: Annotated[
+        int | None, typer.Option("--port", help="API port (default: a free one).")
+    ] = None,
+) -> None:
+    """Run the embedded local stack until Ctrl-C, for other commands and tests to use."""
+    from pipeline.local.stack import LocalStack
+
+    with LocalStack(port=port) as stack:
+        for warning in stack.warnings():
+            _err(f"Warning: {warning}")
+        typer.echo(f"Local stack (S3 + CloudFront) at {stack.endpoint_url}")
+        typer.echo("Use it from another mediapub with these mediapub.toml lines:\n")
+        typer.echo(stack.config_lines())
+        typer.echo("Press Ctrl-C to stop.", err=True)
+        sys.stdout.flush()
+        _wait_for_interrupt()
+
+
+@app.command()
+def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+    """Show every item with its state, URLs, attempts and last error, and the infrastructure."""
+    from pipeline import report as output
+    from pipeline.state import open_store
+
+    settings = _settings(config)
+    store = open_store(settings.state_dir)
+    try:
+        output.status(store.items(), store.infra(), as_json=as_json)
+    finally:
+        store.close()
+
+
+@app.command()
+def render(config: ConfigOption = None) -> None:
+    """Re-render the site from the state store without touching AWS."""
+    from pipeline import publisher
+    from pipeline.context import Context, NullProgress
+    from pipeline.state import open_store
+
+    settings = _settings(config)
+    store = open_store(settings.state_dir)
+    try:
+        ctx = Context(settings, None, None, store, endpoint_url=None, progress=NullProgress())
+        manifest = publisher.render(ctx)
+    finally:
+        store.close()
+    typer.echo(f"Rendered {len(manifest['items'])} items into {settings.site_dir}")
+
+
+@app.command()
+def snippet(
+    item: Annotated[str, typer.Argument(help="Item key, source path or title.")],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="iframe | html | jwplayer | json")
+    ] = "iframe",
+    config: ConfigOption = None,
+) -> None:
+    """Print an embed snippet for one published item."""
+    from pipeline import site
+    from pipeline.state import open_store
+
+    if fmt not in site.SNIPPET_FORMATS:
+        raise InputError(f"--format {fmt}: expected one of {', '.join(site.SNIPPET_FORMATS)}.")
+    settings = _settings(config)
+    store = open_store(settings.state_dir)
+    try:
+        typer.echo(site.snippet_for(settings, store, item, fmt))
+    finally:
+        store.close()
+
+
+def main() -> int:
+    """Entry point: run the app and turn every outcome into an exit status."""
+    import click
+
+    try:
+        code = app(prog_name="mediapub", standalone_mode=False)
+    except PipelineError as exc:
+        _err(f"Error: {exc}")
+        if _state["debug"]:
+            raise
+        return int(exc.exit_status)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        _err("Interrupted.")
+        return int(ExitStatus.INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        return int(ExitStatus.USAGE)
+    except KeyboardInterrupt:
+        _err("Interrupted.")
+        return int(ExitStatus.INTERRUPTED)
+    return code if isinstance(code, int) else int(ExitStatus.OK)

@@ -1,0 +1,258 @@
+"""One publish run: ensure infrastructure once, upload items, render the site.
+
+Items are independent: one file's failure is recorded with its error in the state store and
+never stops the others. Nothing is deleted or moved here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline import media, site, storage
+from pipeline.context import Context
+from pipeline.errors import PipelineError
+from pipeline.infrastructure import Infrastructure, ensure_infrastructure
+from pipeline.site import SiteInfo
+from pipeline.state import FAILED, PUBLISHED, UPLOADING, InfraRecord, Item
+
+log = logging.getLogger(__name__)
+
+UPLOAD_WORKERS = 8
+
+# What happened to one item in a run.
+UPLOADED = "uploaded"
+UNCHANGED = "unchanged"
+FAILED_ACTION = "failed"
+WOULD_UPLOAD = "would upload"
+
+
+@dataclass
+class Outcome:
+    source: str
+    key: str
+    action: str
+    error: str = ""
+    error_code: str = ""
+
+
+@dataclass
+class PublishResult:
+    outcomes: list[Outcome] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+    manifest: dict[str, Any] = field(default_factory=dict)
+    rtmp_refusal: str = ""
+    dry_run: bool = False
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.action == FAILED_ACTION]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "items": [o.__dict__ for o in self.outcomes],
+            "notes": self.notes,
+            "actions": self.actions,
+            "rtmp_refusal": self.rtmp_refusal or None,
+            "manifest": self.manifest,
+        }
+
+
+@dataclass
+class _Candidate:
+    file: media.MediaFile
+    key: str
+    sha256: str
+
+
+def publish(ctx: Context, paths: Sequence[Path], *, wait: bool = False) -> PublishResult:
+    """Publish `paths` (files and folders) and render the site."""
+    files, notes = media.collect(paths)
+    result = PublishResult(notes=list(notes))
+    candidates = _inspect(ctx, files, result)
+
+    infra = ensure_infrastructure(ctx, wait=wait)
+    ctx.store.put_infra(InfraRecord("endpoint", ctx.endpoint_url or "", updated_at=ctx.now()))
+    result.actions += infra.actions
+    result.rtmp_refusal = infra.rtmp_refusal
+    info = SiteInfo.from_store(ctx.settings, ctx.store, ctx.endpoint_url)
+
+    existing = storage.list_keys(
+        ctx.s3, ctx.settings.streaming.bucket, ctx.settings.streaming.prefix
+    )
+    todo = []
+    for candidate in candidates:
+        if _unchanged(ctx, candidate, existing):
+            result.outcomes.append(Outcome(candidate.file.relpath, candidate.key, UNCHANGED))
+        else:
+            todo.append(candidate)
+    result.outcomes += _upload_all(ctx, infra, todo)
+    _refresh_urls(ctx, info)
+    result.manifest = render(ctx, info)
+    if ctx.settings.site.upload:
+        upload_site(ctx, infra.player_public_acl)
+    return result
+
+
+def plan(ctx: Context, paths: Sequence[Path]) -> PublishResult:
+    """What `publish` would do, using only the state store and read-only lookups."""
+    files, notes = media.collect(paths)
+    result = PublishResult(notes=list(notes), dry_run=True)
+    candidates = _inspect(ctx, files, result)
+    for candidate in candidates:
+        item = ctx.store.get_item(candidate.key)
+        same = item is not None and item.state == PUBLISHED and item.sha256 == candidate.sha256
+        action = UNCHANGED if same else WOULD_UPLOAD
+        result.outcomes.append(Outcome(candidate.file.relpath, candidate.key, action))
+    for name in ("download_distribution", "streaming_distribution"):
+        record = ctx.store.get_infra(name)
+        kind = name.replace("_", " ")
+        if record is None:
+            result.actions.append(f"would find or create the {kind}")
+        else:
+            result.actions.append(f"would check the {kind} {record.resource_id}")
+    return result
+
+
+def _inspect(
+    ctx: Context, files: list[tuple[Path, Path]], result: PublishResult
+) -> list[_Candidate]:
+    """Read each file once: type, size, hash. Bad files become failed outcomes."""
+    candidates = []
+    for path, root in files:
+        try:
+            info = media.media_info(path, root)
+            key = media.object_key(ctx.settings.streaming.prefix, info.relpath)
+            candidates.append(_Candidate(info, key, media.sha256_file(path)))
+        except PipelineError as exc:
+            code = getattr(exc, "code", "invalid")
+            result.outcomes.append(Outcome(_display(path, root), "", FAILED_ACTION, str(exc), code))
+        except OSError as exc:
+            message = f"{path}: cannot be read ({exc.strerror}). Check its permissions."
+            result.outcomes.append(
+                Outcome(_display(path, root), "", FAILED_ACTION, message, "unreadable")
+            )
+    return candidates
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.name
+
+
+def _unchanged(ctx: Context, candidate: _Candidate, existing: dict[str, int]) -> bool:
+    """Already published with the same content? Trust the store, but only if the object is
+    still there; without a record, ask the object's own hash metadata."""
+    if existing.get(candidate.key) != candidate.file.size:
+        return False
+    item = ctx.store.get_item(candidate.key)
+    if item is not None and item.state == PUBLISHED and item.sha256 == candidate.sha256:
+        return True
+    found = storage.stored_hash(ctx.s3, ctx.settings.streaming.bucket, candidate.key)
+    if found == (candidate.file.size, candidate.sha256):
+        ctx.store.put_item(_item(ctx, candidate, PUBLISHED, previous=item))
+        return True
+    return False
+
+
+def _item(ctx: Context, candidate: _Candidate, state: str, previous: Item | None = None) -> Item:
+    f = candidate.file
+    now = ctx.now()
+    return Item(
+        key=candidate.key,
+        bucket=ctx.settings.streaming.bucket,
+        source=f.relpath,
+        source_path=str(f.path.resolve()),
+        size=f.size,
+        sha256=candidate.sha256,
+        content_type=f.content_type,
+        kind=f.kind,
+        stream_name=media.stream_name(candidate.key, f.extension),
+        title=Path(f.relpath).stem,
+        state=state,
+        attempts=previous.attempts if previous else 0,
+        published_at=now if state == PUBLISHED else (previous.published_at if previous else ""),
+        updated_at=now,
+        probe=previous.probe if previous and previous.sha256 == candidate.sha256 else {},
+    )
+
+
+def _upload_all(ctx: Context, infra: Infrastructure, todo: list[_Candidate]) -> list[Outcome]:
+    if not todo:
+        return []
+    total = sum(c.file.size for c in todo)
+    ctx.progress.start("upload", total)
+    with ThreadPoolExecutor(max_workers=UPLOAD_WORKERS, thread_name_prefix="upload") as pool:
+        outcomes = list(pool.map(lambda c: _upload_one(ctx, infra, c), todo))
+    ctx.progress.finish("upload", all(o.action == UPLOADED for o in outcomes))
+    return outcomes
+
+
+def _upload_one(ctx: Context, infra: Infrastructure, candidate: _Candidate) -> Outcome:
+    previous = ctx.store.get_item(candidate.key)
+    item = _item(ctx, candidate, UPLOADING, previous)
+    item.attempts += 1
+    ctx.store.put_item(item)
+    ctx.store.record_transition(item.key, UPLOADING, ctx.now())
+    upload = storage.Upload(
+        bucket=item.bucket,
+        key=item.key,
+        path=candidate.file.path,
+        content_type=item.content_type,
+        sha256=item.sha256,
+        public_acl=infra.media_public_acl,
+    )
+    try:
+        storage.upload_file(ctx.s3, upload, lambda n: ctx.progress.advance("upload", n))
+        storage.verify_upload(ctx.s3, upload, item.size)
+    except PipelineError as exc:
+        item.state, item.error, item.error_code = FAILED, str(exc), getattr(exc, "code", "error")
+        ctx.store.put_item(item)
+        ctx.store.record_transition(item.key, FAILED, ctx.now(), item.error)
+        return Outcome(item.source, item.key, FAILED_ACTION, item.error, item.error_code)
+    item.state, item.error, item.error_code = PUBLISHED, "", ""
+    item.published_at = ctx.now()
+    item.probe = media.probe(candidate.file.path) or {}
+    ctx.store.put_item(item)
+    ctx.store.record_transition(item.key, PUBLISHED, ctx.now())
+    return Outcome(item.source, item.key, UPLOADED)
+
+
+def _refresh_urls(ctx: Context, info: SiteInfo) -> None:
+    """Store each published item's URLs as the current distributions give them."""
+    for item in ctx.store.items():
+        if item.state != PUBLISHED:
+            continue
+        rtmp, http = info.rtmp_url(item.stream_name), info.http_url(item.key)
+        if (rtmp, http) != (item.rtmp_url, item.http_url):
+            item.rtmp_url, item.http_url = rtmp, http
+            ctx.store.put_item(item)
+
+
+def render(ctx: Context, info: SiteInfo | None = None) -> dict[str, Any]:
+    """Render the site from the state store; return the manifest."""
+    info = info or SiteInfo.from_store(ctx.settings, ctx.store, ctx.endpoint_url)
+    site.render_site(ctx.settings, info, ctx.store)
+    return site.manifest(info, site.published_views(info, ctx.store))
+
+
+def upload_site(ctx: Context, public_acl: bool) -> int:
+    """Upload changed site files to the player bucket; return how many were written."""
+    written = 0
+    bucket = ctx.settings.player.bucket
+    for path, key in site.site_files(ctx.settings.site_dir):
+        body = path.read_bytes()
+        content_type = storage.guess_type(path)
+        if key.endswith(".json"):
+            content_type = "application/json"
+        storage.put_bytes(ctx.s3, bucket, key, body, content_type, public_acl)
+        written += 1
+    return written
