@@ -120,6 +120,7 @@ def publish(
     settings = _settings(config)
     if serve and settings.target != "local":
         raise InputError('--serve keeps the embedded local stack up; it needs target = "local".')
+    publisher.check_paths(paths)
     progress = output.RichProgress(quiet=as_json)
     with _context(settings, aws=not dry_run, progress=progress) as ctx:
         result = publisher.plan(ctx, paths) if dry_run else publisher.publish(ctx, paths, wait=wait)
@@ -155,6 +156,8 @@ def local(
         typer.echo(f"Local stack (S3 + CloudFront) at {stack.endpoint_url}")
         typer.echo("Use it from another mediapub with these mediapub.toml lines:\n")
         typer.echo(stack.config_lines())
+        typer.echo("and credentials in the environment (any will do):\n")
+        typer.echo(stack.credential_lines())
         typer.echo("Press Ctrl-C to stop.", err=True)
         sys.stdout.flush()
         _wait_for_interrupt()
@@ -236,3 +239,8 @@ def main() -> int:
         _err("Interrupted.")
         return int(ExitStatus.INTERRUPTED)
     return code if isinstance(code, int) else int(ExitStatus.OK)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

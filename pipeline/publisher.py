@@ -71,6 +71,11 @@ class _Candidate:
     sha256: str
 
 
+def check_paths(paths: Sequence[Path]) -> None:
+    """Fail fast, before any network call, when a path given does not exist."""
+    media.collect(paths)
+
+
 def publish(ctx: Context, paths: Sequence[Path], *, wait: bool = False) -> PublishResult:
     """Publish `paths` (files and folders) and render the site."""
     files, notes = media.collect(paths)

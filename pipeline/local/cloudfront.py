@@ -778,6 +778,31 @@ class LocalCloudFrontResponse(CloudFrontResponse):  # type: ignore[misc]
 
     # ---- web distributions: the edge hook -------------------------------------------------
 
+    def list_distributions(self) -> Any:
+        """moto's summaries carry only ids and domains; AWS's also carry the config fields
+        (Origins, Comment, Enabled, Aliases, PriceClass...) that callers match on."""
+        summaries = []
+        for dist in self.backend.list_distributions():
+            summary = {k: v for k, v in vars(dist.distribution_config).items() if k[0].isupper()}
+            summary.update(
+                Id=dist.distribution_id,
+                ARN=dist.arn,
+                Status=dist.status,
+                LastModifiedTime=dist.last_modified_time,
+                DomainName=dist.domain_name,
+                AliasICPRecordals=[],
+                Staging=False,
+            )
+            summaries.append(summary)
+        listing = {
+            "Marker": "",
+            "MaxItems": 100,
+            "IsTruncated": False,
+            "Quantity": len(summaries),
+            "Items": summaries or None,
+        }
+        return ActionResult({"DistributionList": listing})
+
     def create_distribution(self) -> Any:
         return self._create_web(super().create_distribution, "DistributionConfig")
 

@@ -109,6 +109,16 @@ class LocalStack:
         """The mediapub.toml lines that point another command at this stack."""
         return f'target = "aws"\nendpoint_url = "{self.endpoint_url}"\n'
 
+    @staticmethod
+    def credential_lines() -> str:
+        """Shell lines with credentials the stack accepts (it does not check signatures)."""
+        from pipeline.context import LOCAL_CREDENTIALS
+
+        return (
+            f"export AWS_ACCESS_KEY_ID={LOCAL_CREDENTIALS['aws_access_key_id']} "
+            f"AWS_SECRET_ACCESS_KEY={LOCAL_CREDENTIALS['aws_secret_access_key']}\n"
+        )
+
 
 def _reset_moto(endpoint_url: str) -> None:
     """Start from empty S3 and CloudFront state (moto keeps it per process)."""
