@@ -55,15 +55,18 @@ def client_error_text(exc: Exception) -> str:
 @contextmanager
 def aws_call(what: str, fixes: dict[str, str] | None = None) -> Iterator[None]:
     """Turn botocore errors raised inside the block into `AWSError` naming `what`."""
+    from boto3.exceptions import S3UploadFailedError
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         yield
-    except ClientError as exc:
-        code = client_error_code(exc)
+    except (ClientError, S3UploadFailedError) as exc:
+        # The transfer manager wraps the ClientError of the request that failed.
+        cause = exc if isinstance(exc, ClientError) else exc.__cause__ or exc.__context__
+        code = client_error_code(cause) if isinstance(cause, ClientError) else "upload"
+        text = client_error_text(cause) if isinstance(cause, ClientError) else str(exc)
         fix = {**_FIXES, **(fixes or {})}.get(code, "")
-        message = f"{what}: {code}: {client_error_text(exc)}."
-        raise AWSError(f"{message} {fix}".strip(), code) from exc
+        raise AWSError(f"{what}: {code}: {text}. {fix}".strip(), code) from exc
     except BotoCoreError as exc:
         raise AWSError(
             f"{what}: {exc}. Check the network, endpoint_url and credentials.", "connection"

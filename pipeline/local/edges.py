@@ -239,7 +239,9 @@ class NginxEdges:
         s3_endpoint: str,
         nginx: str | None = None,
         rtmp_module: Path | None = None,
+        fallback_play: Sequence[str] = (),
     ) -> None:
+        """`fallback_play`: HTTP play locations nginx-rtmp asks after S3 (see local/mp3.py)."""
         endpoint = urlsplit(s3_endpoint)
         if endpoint.scheme != "http" or not endpoint.netloc:
             raise LocalStackError(
@@ -247,6 +249,7 @@ class NginxEdges:
             )
         self._workdir = Path(workdir).resolve()
         self._s3_netloc = endpoint.netloc
+        self._fallback_play = [u.rstrip("/") for u in fallback_play]
         self._nginx = self._executable(nginx) if nginx is not None else find_nginx()
         module = rtmp_module if rtmp_module is not None else find_rtmp_module()
         self._rtmp_module = module if module is not None and module.is_file() else None
@@ -725,9 +728,11 @@ class NginxEdges:
             "            live off;",
         ]
         if origin is not None:
-            url = f"http://{self._s3_netloc}{_origin_prefix(origin)}"
+            prefix = _origin_prefix(origin)
+            urls = [f"http://{self._s3_netloc}{prefix}"]
+            urls += [f"{fallback}{prefix}" for fallback in self._fallback_play]
             lines += [
-                f"            play {_quote(url)};",
+                f"            play {' '.join(_quote(url) for url in urls)};",
                 f"            play_temp_path {_quote(str(self._path('rtmp_tmp')))};",
             ]
         lines += ["        }", "    }"]

@@ -13,6 +13,7 @@ from typing import Any
 from pipeline.errors import LocalStackError
 from pipeline.local import cloudfront
 from pipeline.local.edges import NginxEdges
+from pipeline.local.mp3 import Mp3Origin
 from pipeline.local.ports import free_port, port_is_free, wait_for_port
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class LocalStack:
         self.workdir: Path | None = None
         self.edges: NginxEdges | None = None
         self._server: Any = None
+        self.mp3: Mp3Origin | None = None
 
     @property
     def rtmp_available(self) -> bool:
@@ -68,7 +70,10 @@ class LocalStack:
         self.workdir = Path(tempfile.mkdtemp(prefix="mediapub-local-"))
         self.endpoint_url = f"http://127.0.0.1:{port}"
         try:
-            self.edges = NginxEdges(self.workdir / "edges", self.endpoint_url)
+            self.mp3 = Mp3Origin(self.endpoint_url).start()
+            self.edges = NginxEdges(
+                self.workdir / "edges", self.endpoint_url, fallback_play=[self.mp3.url]
+            )
             self.edges.start()
             cloudfront.install(self.edges, deploy_seconds=self.deploy_seconds)
             self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -90,6 +95,9 @@ class LocalStack:
         if self.edges is not None:
             self.edges.stop()
             self.edges = None
+        if self.mp3 is not None:
+            self.mp3.stop()
+            self.mp3 = None
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None

@@ -1,0 +1,111 @@
+"""MP3 over the local RTMP edge.
+
+CloudFront's RTMP servers played `mp3:<key without .mp3>` streams; nginx-rtmp, the local RTMP
+edge, reads only FLV and MP4. It asks its play locations for `mp3:<name>.flv`, so the edge lists
+this small HTTP server after the S3 origin: for such a name it fetches `<name>.mp3` from S3
+anonymously (so object permissions still apply) and answers with the same audio in an FLV
+container, copied without re-encoding (FLV carries MP3 natively).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import tempfile
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from pipeline.local.ports import LOOPBACK
+
+log = logging.getLogger(__name__)
+
+FFMPEG_TIMEOUT = 60
+
+
+def mp3_key(name: str) -> str | None:
+    """`mp3:media/audio/tone.flv` -> `media/audio/tone.mp3`; None for other names."""
+    if not name.startswith("mp3:") or not name.endswith(".flv"):
+        return None
+    return name[len("mp3:") : -len(".flv")] + ".mp3"
+
+
+def remux_to_flv(source: Path, target: Path) -> bool:
+    """Copy the MP3 audio of `source` into an FLV file; False when ffmpeg cannot."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        log.info("ffmpeg is not installed, so mp3: streams cannot play on the local RTMP edge")
+        return False
+    command = [ffmpeg, "-v", "error", "-y", "-i", str(source), "-map", "0:a:0"]
+    command += ["-c:a", "copy", "-f", "flv", str(target)]
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=FFMPEG_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        return False
+    if done.returncode != 0:
+        log.info("ffmpeg could not put %s into FLV: %s", source.name, done.stderr.decode()[-300:])
+    return done.returncode == 0
+
+
+class Mp3Origin:
+    """The HTTP play location that turns `mp3:` stream requests into FLV."""
+
+    def __init__(self, s3_endpoint: str) -> None:
+        self.s3_endpoint = s3_endpoint.rstrip("/")
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() first"
+        return f"http://{LOOPBACK}:{self._server.server_address[1]}"
+
+    def start(self) -> Mp3Origin:
+        origin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                origin.answer(self)
+
+            def log_message(self, format: str, *args: object) -> None:
+                log.debug("mp3 origin: " + format, *args)
+
+        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def answer(self, request: BaseHTTPRequestHandler) -> None:
+        path = urllib.parse.urlsplit(request.path).path
+        bucket, _, name = path.lstrip("/").partition("/")
+        key = mp3_key(urllib.parse.unquote(name))
+        if not bucket or key is None:
+            request.send_error(404)
+            return
+        source = f"{self.s3_endpoint}/{bucket}/{urllib.parse.quote(key)}"
+        with tempfile.TemporaryDirectory(prefix="mediapub-mp3-") as temp:
+            mp3, flv = Path(temp) / "in.mp3", Path(temp) / "out.flv"
+            try:
+                with urllib.request.urlopen(source, timeout=30) as reply:
+                    mp3.write_bytes(reply.read())
+            except urllib.error.HTTPError as exc:
+                request.send_error(exc.code)
+                return
+            if not remux_to_flv(mp3, flv):
+                request.send_error(404)
+                return
+            body = flv.read_bytes()
+        request.send_response(200)
+        request.send_header("Content-Type", "video/x-flv")
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
