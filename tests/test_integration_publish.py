@@ -189,3 +189,20 @@ def test_policy_public_access_mode(make_context: Any, media: Path) -> None:
     assert fetch(item["http_url"])[0] == 200
     acl = ctx.s3.get_object_acl(Bucket=bucket, Key=item["key"])
     assert not any(g["Grantee"].get("URI", "").endswith("AllUsers") for g in acl["Grants"])
+
+
+def test_wait_polls_until_deployed(make_context: Any, media: Path) -> None:
+    from pipeline.local import cloudfront
+
+    cloudfront.configure(deploy_seconds=1.5)
+    try:
+        ctx = make_context()
+        result = publisher.publish(ctx, [media / "clip.mp4"], wait=True)
+    finally:
+        cloudfront.configure(deploy_seconds=0)
+    assert result.manifest["streaming_distribution"]["status"] == "Deployed"
+    dist_id = result.manifest["streaming_distribution"]["id"]
+    got = ctx.cloudfront.get_streaming_distribution(Id=dist_id)["StreamingDistribution"]
+    assert got["Status"] == "Deployed"
+    record = ctx.store.get_infra("streaming_distribution")
+    assert record is not None and record.status == "Deployed"
