@@ -65,6 +65,109 @@ def caller_reference(kind: str, bucket: str) -> str:
     return f"mediapub-{kind}-{bucket}"
 
 
+# --- both kinds ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Api:
+    """The CloudFront operation and field names of one kind of distribution."""
+
+    kind: str
+    noun: str  # "StreamingDistribution" | "Distribution"
+    snake: str  # "streaming_distribution" | "distribution"
+
+    @property
+    def config_key(self) -> str:
+        return f"{self.noun}Config"
+
+    def origins(self, summary: dict[str, Any]) -> list[str]:
+        if self.kind == "streaming":
+            return [summary["S3Origin"]["DomainName"]]
+        return [o["DomainName"] for o in summary.get("Origins", {}).get("Items", []) or []]
+
+
+STREAMING = _Api("streaming", "StreamingDistribution", "streaming_distribution")
+DOWNLOAD = _Api("download", "Distribution", "distribution")
+
+
+def _info(
+    api: _Api, dist: dict[str, Any], etag: str = "", created: bool = False
+) -> DistributionInfo:
+    config = dist[api.config_key]
+    return DistributionInfo(
+        kind=api.kind,
+        id=dist["Id"],
+        domain=dist["DomainName"],
+        status=dist.get("Status", ""),
+        enabled=bool(config.get("Enabled")),
+        etag=etag,
+        cnames=list(config.get("Aliases", {}).get("Items", []) or []),
+        price_class=config.get("PriceClass", ""),
+        comment=config.get("Comment", ""),
+        created=created,
+    )
+
+
+def _get(cloudfront: Any, api: _Api, dist_id: str) -> DistributionInfo | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        reply = getattr(cloudfront, f"get_{api.snake}")(Id=dist_id)
+    except ClientError as exc:
+        if client_error_code(exc) in (f"NoSuch{api.noun}", "404"):
+            return None
+        with aws_call(f"{api.kind} distribution {dist_id}"):
+            raise
+    return _info(api, reply[api.noun], reply.get("ETag", ""))
+
+
+def _find(cloudfront: Any, api: _Api, bucket: str, comment: str) -> DistributionInfo | None:
+    """Discover mediapub's distribution for `bucket` by listing: same origin and our
+    CallerReference first, else same origin and comment."""
+    origin = origin_domain(bucket)
+    wanted_ref = caller_reference(api.kind, bucket)
+    candidates = []
+    with aws_call(f"listing {api.kind} distributions"):
+        for page in cloudfront.get_paginator(f"list_{api.snake}s").paginate():
+            for summary in page.get(f"{api.noun}List", {}).get("Items", []) or []:
+                if origin in api.origins(summary):
+                    candidates.append(summary)
+    for summary in candidates:
+        with aws_call(f"{api.kind} distribution {summary['Id']}"):
+            config = getattr(cloudfront, f"get_{api.snake}_config")(Id=summary["Id"])
+        if config[api.config_key]["CallerReference"] == wanted_ref:
+            return _get(cloudfront, api, summary["Id"])
+    for summary in candidates:
+        if summary.get("Comment") == comment:
+            return _get(cloudfront, api, summary["Id"])
+    return None
+
+
+def _find_or_create(
+    cloudfront: Any, api: _Api, config: dict[str, Any], bucket: str, known_id: str
+) -> DistributionInfo:
+    """The recorded distribution, else a listed one, else a new one. Raises ClientError from
+    the create call, except a reused CallerReference, which leads to the existing one."""
+    from botocore.exceptions import ClientError
+
+    found = _get(cloudfront, api, known_id) if known_id else None
+    found = found or _find(cloudfront, api, bucket, config["Comment"])
+    if found is not None:
+        return found
+    try:
+        reply = getattr(cloudfront, f"create_{api.snake}")(**{api.config_key: config})
+    except ClientError as exc:
+        existing = None
+        if client_error_code(exc) == f"{api.noun}AlreadyExists":
+            existing = _find(cloudfront, api, bucket, config["Comment"])
+        if existing is None:
+            raise
+        return existing
+    dist = reply[api.noun]
+    log.info("created %s distribution %s (%s)", api.kind, dist["Id"], dist["DomainName"])
+    return _info(api, dist, reply.get("ETag", ""), created=True)
+
+
 # --- streaming -----------------------------------------------------------------------------
 
 
@@ -88,90 +191,22 @@ def streaming_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _streaming_info(
-    dist: dict[str, Any], etag: str = "", created: bool = False
-) -> DistributionInfo:
-    config = dist.get("StreamingDistributionConfig", dist)
-    return DistributionInfo(
-        kind="streaming",
-        id=dist["Id"],
-        domain=dist["DomainName"],
-        status=dist.get("Status", ""),
-        enabled=bool(config.get("Enabled", dist.get("Enabled"))),
-        etag=etag,
-        cnames=list(config.get("Aliases", {}).get("Items", [])),
-        price_class=config.get("PriceClass", ""),
-        comment=config.get("Comment", ""),
-        created=created,
-    )
-
-
-def get_streaming(cloudfront: Any, dist_id: str) -> DistributionInfo | None:
-    from botocore.exceptions import ClientError
-
-    try:
-        reply = cloudfront.get_streaming_distribution(Id=dist_id)
-    except ClientError as exc:
-        if client_error_code(exc) in ("NoSuchStreamingDistribution", "404"):
-            return None
-        with aws_call(f"streaming distribution {dist_id}"):
-            raise
-    return _streaming_info(reply["StreamingDistribution"], reply.get("ETag", ""))
-
-
-def find_streaming(cloudfront: Any, settings: Settings) -> DistributionInfo | None:
-    """Discover mediapub's streaming distribution for the bucket by listing."""
-    origin = origin_domain(settings.streaming.bucket)
-    wanted_ref = caller_reference("streaming", settings.streaming.bucket)
-    candidates = []
-    with aws_call("listing streaming distributions"):
-        for page in cloudfront.get_paginator("list_streaming_distributions").paginate():
-            for summary in page.get("StreamingDistributionList", {}).get("Items", []):
-                if summary["S3Origin"]["DomainName"] == origin:
-                    candidates.append(summary)
-    for summary in candidates:
-        with aws_call(f"streaming distribution {summary['Id']}"):
-            config = cloudfront.get_streaming_distribution_config(Id=summary["Id"])
-        if config["StreamingDistributionConfig"]["CallerReference"] == wanted_ref:
-            return get_streaming(cloudfront, summary["Id"])
-    for summary in candidates:
-        if summary.get("Comment") == settings.streaming.comment:
-            return get_streaming(cloudfront, summary["Id"])
-    return None
-
-
 def ensure_streaming(cloudfront: Any, settings: Settings, known_id: str = "") -> DistributionInfo:
     """Find or create the streaming distribution; `RtmpRefused` when the provider says no."""
     from botocore.exceptions import ClientError
 
-    if known_id:
-        found = get_streaming(cloudfront, known_id)
-        if found is not None:
-            return found
+    bucket = settings.streaming.bucket
     try:
-        found = find_streaming(cloudfront, settings)
+        return _find_or_create(cloudfront, STREAMING, streaming_config(settings), bucket, known_id)
     except AWSError as exc:
         # Listing is refused by providers without RTMP as well (a 404 from an emulator).
         raise RtmpRefused(exc.code, str(exc)) from exc
-    if found is not None:
-        return found
-    try:
-        reply = cloudfront.create_streaming_distribution(
-            StreamingDistributionConfig=streaming_config(settings)
-        )
     except ClientError as exc:
         code = client_error_code(exc)
-        if code == "StreamingDistributionAlreadyExists":
-            existing = find_streaming(cloudfront, settings)
-            if existing is not None:
-                return existing
         if code in ("CNAMEAlreadyExists", "TooManyStreamingDistributionCNAMEs"):
-            with aws_call(f"creating the streaming distribution for {settings.streaming.bucket}"):
+            with aws_call(f"creating the streaming distribution for {bucket}"):
                 raise
         raise RtmpRefused(code, client_error_text(exc)) from exc
-    dist = reply["StreamingDistribution"]
-    log.info("created streaming distribution %s (%s)", dist["Id"], dist["DomainName"])
-    return _streaming_info(dist, reply.get("ETag", ""), created=True)
 
 
 # --- download ------------------------------------------------------------------------------
@@ -233,80 +268,16 @@ def download_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _download_info(dist: dict[str, Any], etag: str = "", created: bool = False) -> DistributionInfo:
-    config = dist.get("DistributionConfig", dist)
-    return DistributionInfo(
-        kind="download",
-        id=dist["Id"],
-        domain=dist["DomainName"],
-        status=dist.get("Status", ""),
-        enabled=bool(config.get("Enabled")),
-        etag=etag,
-        cnames=list(config.get("Aliases", {}).get("Items", []) or []),
-        price_class=config.get("PriceClass", ""),
-        comment=config.get("Comment", ""),
-        created=created,
-    )
-
-
-def get_download(cloudfront: Any, dist_id: str) -> DistributionInfo | None:
-    from botocore.exceptions import ClientError
-
-    try:
-        reply = cloudfront.get_distribution(Id=dist_id)
-    except ClientError as exc:
-        if client_error_code(exc) in ("NoSuchDistribution", "404"):
-            return None
-        with aws_call(f"download distribution {dist_id}"):
-            raise
-    return _download_info(reply["Distribution"], reply.get("ETag", ""))
-
-
-def find_download(cloudfront: Any, settings: Settings) -> DistributionInfo | None:
-    """Discover mediapub's download distribution for the player bucket by listing."""
-    origin = origin_domain(settings.player.bucket)
-    wanted_ref = caller_reference("download", settings.player.bucket)
-    candidates = []
-    with aws_call("listing download distributions"):
-        for page in cloudfront.get_paginator("list_distributions").paginate():
-            for summary in page.get("DistributionList", {}).get("Items", []) or []:
-                domains = [o["DomainName"] for o in summary["Origins"].get("Items", [])]
-                if origin in domains:
-                    candidates.append(summary)
-    for summary in candidates:
-        with aws_call(f"download distribution {summary['Id']}"):
-            config = cloudfront.get_distribution_config(Id=summary["Id"])
-        if config["DistributionConfig"]["CallerReference"] == wanted_ref:
-            return get_download(cloudfront, summary["Id"])
-    for summary in candidates:
-        if summary.get("Comment") == DOWNLOAD_COMMENT:
-            return get_download(cloudfront, summary["Id"])
-    return None
-
-
 def ensure_download(cloudfront: Any, settings: Settings, known_id: str = "") -> DistributionInfo:
     """Find or create the download (web) distribution serving the player, site and media."""
     from botocore.exceptions import ClientError
 
-    if known_id:
-        found = get_download(cloudfront, known_id)
-        if found is not None:
-            return found
-    found = find_download(cloudfront, settings)
-    if found is not None:
-        return found
+    bucket = settings.player.bucket
     try:
-        reply = cloudfront.create_distribution(DistributionConfig=download_config(settings))
-    except ClientError as exc:
-        if client_error_code(exc) == "DistributionAlreadyExists":
-            existing = find_download(cloudfront, settings)
-            if existing is not None:
-                return existing
-        with aws_call(f"creating the download distribution for {settings.player.bucket}"):
+        return _find_or_create(cloudfront, DOWNLOAD, download_config(settings), bucket, known_id)
+    except ClientError:
+        with aws_call(f"creating the download distribution for {bucket}"):
             raise
-    dist = reply["Distribution"]
-    log.info("created download distribution %s (%s)", dist["Id"], dist["DomainName"])
-    return _download_info(dist, reply.get("ETag", ""), created=True)
 
 
 def wait_deployed(
