@@ -206,3 +206,34 @@ def test_wait_polls_until_deployed(make_context: Any, media: Path) -> None:
     assert got["Status"] == "Deployed"
     record = ctx.store.get_infra("streaming_distribution")
     assert record is not None and record.status == "Deployed"
+
+
+def test_custom_player_and_crossdomain_allow(
+    make_context: Any, media: Path, tmp_path: Path
+) -> None:
+    player = tmp_path / "my player"
+    (player / "skin").mkdir(parents=True)
+    (player / "index.html").write_text("<!doctype html><title>mine</title>")
+    (player / "skin" / "look.css").write_text("body{}")
+    ctx = make_context(**{"player.path": str(player), "crossdomain.allow": ["*", "*.example.com"]})
+    result = publisher.publish(ctx, [media / "clip.mp4"])
+    assert result.manifest["player_url"].endswith("/player/index.html")
+    status, body, content_type = fetch(result.manifest["player_url"])
+    assert (status, body) == (200, b"<!doctype html><title>mine</title>")
+    assert content_type.startswith("text/html")
+    css = result.manifest["player_url"].replace("index.html", "skin/look.css")
+    assert fetch(css)[:2] == (200, b"body{}")
+    crossdomain = fetch(result.manifest["crossdomain_url"])[1].decode()
+    assert '<allow-access-from domain="*" secure="false"/>' in crossdomain
+    assert '<allow-access-from domain="*.example.com" secure="false"/>' in crossdomain
+    assert crossdomain.count("<allow-access-from") == 2
+
+
+def test_missing_custom_player_is_a_config_error(make_context: Any, media: Path) -> None:
+    from pipeline.errors import ConfigError
+
+    ctx = make_context(**{"player.path": "/nowhere/player"})
+    with pytest.raises(
+        ConfigError, match=r'player\.path: expected a file or folder.*"/nowhere/player"'
+    ):
+        publisher.publish(ctx, [media / "clip.mp4"])
