@@ -481,7 +481,7 @@ def _build(
         state_dir=(base / top.get("state_dir", ".mediapub")).resolve(),
         streaming=streaming,
         signing=_section(SigningSettings, checked, "signing"),
-        player=_section(PlayerSettings, checked, "player"),
+        player=_resolve_player(_section(PlayerSettings, checked, "player"), base),
         crossdomain=_section(CrossdomainSettings, checked, "crossdomain"),
         site=_section(SiteSettings, checked, "site"),
         hls=_section(HlsSettings, checked, "hls"),
@@ -491,6 +491,19 @@ def _build(
     )
     _cross_check(settings)
     return settings
+
+
+def _resolve_player(player: PlayerSettings, base: Path) -> PlayerSettings:
+    if not player.path:
+        return player
+    path = (base / Path(player.path).expanduser()).resolve()
+    if not path.exists():
+        raise ConfigError(
+            f'player.path: expected a file or folder with the media player; got "{player.path}", '
+            "which does not exist. Fix the path, or remove player.path to use the built-in "
+            "player."
+        )
+    return dataclasses.replace(player, path=str(path))
 
 
 def _cross_check(settings: Settings) -> None:
