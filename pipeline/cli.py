@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -139,6 +139,86 @@ def _wait_for_interrupt() -> None:
         threading.Event().wait()
     except KeyboardInterrupt:
         _err("Stopped serving.")
+
+
+@app.command()
+def watch(
+    folder: Annotated[
+        Path | None, typer.Argument(help="The drop folder (default: watch.folder).")
+    ] = None,
+    config: ConfigOption = None,
+    once: Annotated[bool, typer.Option("--once", help="Process what is there, then exit.")] = False,
+) -> None:
+    """Watch a drop folder and publish every complete media file exactly once."""
+    from pipeline.watcher import WatchService
+
+    settings = _settings(config)
+    _log_state_changes()
+    with _context(settings, aws=True) as ctx:
+        service = WatchService(ctx, folder or Path(settings.watch.folder), once=once)
+        interrupted = _stop_on_signals(service.stop)
+        summary = service.run()
+    _err(
+        f"Published {summary.published}, unchanged {summary.unchanged}, "
+        f"failed {len(summary.failed)}."
+    )
+    if interrupted.is_set():
+        raise typer.Exit(ExitStatus.INTERRUPTED)
+    if summary.failed:
+        raise typer.Exit(ExitStatus.PARTIAL)
+
+
+def _log_state_changes() -> None:
+    """The watcher's one line per item state change, with a timestamp, on stderr."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    watcher_log = logging.getLogger("pipeline.watcher")
+    watcher_log.addHandler(handler)
+    watcher_log.setLevel(logging.INFO)
+    watcher_log.propagate = False
+
+
+def _stop_on_signals(stop: Callable[[], None]) -> threading.Event:
+    """SIGTERM and SIGINT call `stop`; the returned event tells whether it was SIGINT."""
+    import signal
+
+    interrupted = threading.Event()
+
+    def handle(signum: int, _frame: object) -> None:
+        if signum == signal.SIGINT:
+            interrupted.set()
+        _err("Stopping: finishing uploads in progress.")
+        stop()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+    return interrupted
+
+
+@app.command()
+def retry(
+    item: Annotated[
+        str | None, typer.Argument(help="Item key or source path (default: every failed item).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Make failed items eligible again; the watcher retries them on its next rescan."""
+    from pipeline.context import Context, NullProgress
+    from pipeline.state import open_store
+    from pipeline.watcher import retry_failed
+
+    settings = _settings(config)
+    store = open_store(settings.state_dir)
+    try:
+        ctx = Context(settings, None, None, store, endpoint_url=None, progress=NullProgress())
+        keys = retry_failed(ctx, item)
+    finally:
+        store.close()
+    if item and not keys:
+        raise InputError(f"{item}: no failed item has this key or source path.")
+    for key in keys:
+        typer.echo(f"will retry {key}")
+    typer.echo(f"{len(keys)} item(s) will be retried by `mediapub watch`.")
 
 
 @app.command()

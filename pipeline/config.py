@@ -485,12 +485,20 @@ def _build(
         crossdomain=_section(CrossdomainSettings, checked, "crossdomain"),
         site=_section(SiteSettings, checked, "site"),
         hls=_section(HlsSettings, checked, "hls"),
-        watch=_section(WatchSettings, checked, "watch"),
+        watch=_resolve_watch(_section(WatchSettings, checked, "watch"), base),
         config_path=path,
         warnings=warnings,
     )
     _cross_check(settings)
     return settings
+
+
+def _resolve_watch(watch: WatchSettings, base: Path) -> WatchSettings:
+    """The drop folder and archive folder, absolute (relative ones start at the config's folder;
+    a relative archive_dir starts at the drop folder)."""
+    folder = (base / Path(watch.folder).expanduser()).resolve()
+    archive = (folder / Path(watch.archive_dir).expanduser()).resolve() if watch.archive_dir else ""
+    return dataclasses.replace(watch, folder=str(folder), archive_dir=str(archive))
 
 
 def _resolve_player(player: PlayerSettings, base: Path) -> PlayerSettings:

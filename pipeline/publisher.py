@@ -65,10 +65,21 @@ class PublishResult:
 
 
 @dataclass
-class _Candidate:
+class Candidate:
+    """A media file read once: what it is, where it goes, its hash and modification time."""
+
     file: media.MediaFile
     key: str
     sha256: str
+    mtime_ns: int
+
+
+def inspect(ctx: Context, path: Path, root: Path) -> Candidate:
+    """Type, size, key and hash of one file; `PipelineError` when it cannot be published."""
+    info = media.media_info(path, root)
+    key = media.object_key(ctx.settings.streaming.prefix, info.relpath)
+    mtime_ns = path.stat().st_mtime_ns
+    return Candidate(info, key, media.sha256_file(path), mtime_ns)
 
 
 def check_paths(paths: Sequence[Path]) -> None:
@@ -93,12 +104,11 @@ def publish(ctx: Context, paths: Sequence[Path], *, wait: bool = False) -> Publi
     )
     todo = []
     for candidate in candidates:
-        if _unchanged(ctx, candidate, existing):
+        if is_unchanged(ctx, candidate, existing):
             result.outcomes.append(Outcome(candidate.file.relpath, candidate.key, UNCHANGED))
         else:
             todo.append(candidate)
     result.outcomes += _upload_all(ctx, infra, todo)
-    _refresh_urls(ctx, info)
     result.manifest = render(ctx, info)
     if ctx.settings.site.upload:
         upload_site(ctx, infra.player_public_acl)
@@ -127,14 +137,12 @@ def plan(ctx: Context, paths: Sequence[Path]) -> PublishResult:
 
 def _inspect(
     ctx: Context, files: list[tuple[Path, Path]], result: PublishResult
-) -> list[_Candidate]:
+) -> list[Candidate]:
     """Read each file once: type, size, hash. Bad files become failed outcomes."""
     candidates = []
     for path, root in files:
         try:
-            info = media.media_info(path, root)
-            key = media.object_key(ctx.settings.streaming.prefix, info.relpath)
-            candidates.append(_Candidate(info, key, media.sha256_file(path)))
+            candidates.append(inspect(ctx, path, root))
         except PipelineError as exc:
             code = getattr(exc, "code", "invalid")
             result.outcomes.append(Outcome(_display(path, root), "", FAILED_ACTION, str(exc), code))
@@ -153,22 +161,27 @@ def _display(path: Path, root: Path) -> str:
         return path.name
 
 
-def _unchanged(ctx: Context, candidate: _Candidate, existing: dict[str, int]) -> bool:
+def is_unchanged(ctx: Context, candidate: Candidate, existing: dict[str, int] | None) -> bool:
     """Already published with the same content? Trust the store, but only if the object is
-    still there; without a record, ask the object's own hash metadata."""
-    if existing.get(candidate.key) != candidate.file.size:
+    still there (`existing`: keys and sizes listed this run; None: trust the store alone);
+    without a record, ask the object's own hash metadata."""
+    if existing is not None and existing.get(candidate.key) != candidate.file.size:
         return False
     item = ctx.store.get_item(candidate.key)
     if item is not None and item.state == PUBLISHED and item.sha256 == candidate.sha256:
+        if (item.source_mtime_ns, item.source) != (candidate.mtime_ns, candidate.file.relpath):
+            item.source_mtime_ns, item.source = candidate.mtime_ns, candidate.file.relpath
+            ctx.store.put_item(item)
         return True
     found = storage.stored_hash(ctx.s3, ctx.settings.streaming.bucket, candidate.key)
     if found == (candidate.file.size, candidate.sha256):
         ctx.store.put_item(_item(ctx, candidate, PUBLISHED, previous=item))
+        ctx.store.record_transition(candidate.key, PUBLISHED, ctx.now(), "already in the bucket")
         return True
     return False
 
 
-def _item(ctx: Context, candidate: _Candidate, state: str, previous: Item | None = None) -> Item:
+def _item(ctx: Context, candidate: Candidate, state: str, previous: Item | None = None) -> Item:
     f = candidate.file
     now = ctx.now()
     return Item(
@@ -187,21 +200,22 @@ def _item(ctx: Context, candidate: _Candidate, state: str, previous: Item | None
         published_at=now if state == PUBLISHED else (previous.published_at if previous else ""),
         updated_at=now,
         probe=previous.probe if previous and previous.sha256 == candidate.sha256 else {},
+        source_mtime_ns=candidate.mtime_ns,
     )
 
 
-def _upload_all(ctx: Context, infra: Infrastructure, todo: list[_Candidate]) -> list[Outcome]:
+def _upload_all(ctx: Context, infra: Infrastructure, todo: list[Candidate]) -> list[Outcome]:
     if not todo:
         return []
     total = sum(c.file.size for c in todo)
     ctx.progress.start("upload", total)
     with ThreadPoolExecutor(max_workers=UPLOAD_WORKERS, thread_name_prefix="upload") as pool:
-        outcomes = list(pool.map(lambda c: _upload_one(ctx, infra, c), todo))
+        outcomes = list(pool.map(lambda c: upload_one(ctx, infra, c), todo))
     ctx.progress.finish("upload", all(o.action == UPLOADED for o in outcomes))
     return outcomes
 
 
-def _upload_one(ctx: Context, infra: Infrastructure, candidate: _Candidate) -> Outcome:
+def upload_one(ctx: Context, infra: Infrastructure, candidate: Candidate) -> Outcome:
     previous = ctx.store.get_item(candidate.key)
     item = _item(ctx, candidate, UPLOADING, previous)
     item.attempts += 1
@@ -243,8 +257,10 @@ def _refresh_urls(ctx: Context, info: SiteInfo) -> None:
 
 
 def render(ctx: Context, info: SiteInfo | None = None) -> dict[str, Any]:
-    """Render the site from the state store; return the manifest."""
+    """Store each item's current URLs, render the site from the state store; return the
+    manifest."""
     info = info or SiteInfo.from_store(ctx.settings, ctx.store, ctx.endpoint_url)
+    _refresh_urls(ctx, info)
     site.render_site(ctx.settings, info, ctx.store)
     return site.manifest(info, site.published_views(info, ctx.store))
 

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from pipeline.errors import PipelineError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATE_FILE = "state.sqlite3"
 
 # Item states, in the order an item normally goes through them.
@@ -53,6 +53,9 @@ class Item:
     published_at: str = ""
     updated_at: str = ""
     probe: dict[str, Any] = field(default_factory=dict)
+    # The source file's modification time when it was read: lets a rescan skip unchanged
+    # files without hashing them.
+    source_mtime_ns: int = 0
 
 
 @dataclass
@@ -72,6 +75,7 @@ class StateStore(Protocol):
     def get_item(self, key: str) -> Item | None: ...
     def put_item(self, item: Item) -> None: ...
     def items(self) -> list[Item]: ...
+    def items_in(self, state: str) -> list[Item]: ...
     def record_transition(self, key: str, state: str, at: str, detail: str = "") -> None: ...
     def transitions(self, key: str) -> list[tuple[str, str, str]]: ...
     def get_infra(self, name: str) -> InfraRecord | None: ...
@@ -107,6 +111,7 @@ _MIGRATIONS: dict[int, str] = {
         etag TEXT NOT NULL, status TEXT NOT NULL, data TEXT NOT NULL, updated_at TEXT NOT NULL
     );
     """,
+    2: "ALTER TABLE items ADD COLUMN source_mtime_ns INTEGER NOT NULL DEFAULT 0;",
 }
 
 
@@ -165,6 +170,12 @@ class SQLiteStateStore:
 
     def items(self) -> list[Item]:
         rows = self._query(f"SELECT {', '.join(_ITEM_COLUMNS)} FROM items ORDER BY key")
+        return [_item(row) for row in rows]
+
+    def items_in(self, state: str) -> list[Item]:
+        rows = self._query(
+            f"SELECT {', '.join(_ITEM_COLUMNS)} FROM items WHERE state = ? ORDER BY key", state
+        )
         return [_item(row) for row in rows]
 
     def record_transition(self, key: str, state: str, at: str, detail: str = "") -> None:

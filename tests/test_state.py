@@ -87,3 +87,22 @@ def test_unwritable_state_dir(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(PipelineError, match="cannot open the state store"):
         open_store(blocker / "state")
+
+
+def test_version_1_store_is_migrated_forward(tmp_path: Path) -> None:
+    from pipeline.state import _MIGRATIONS
+
+    with sqlite3.connect(tmp_path / STATE_FILE) as db:
+        db.executescript(_MIGRATIONS[1] + "\nPRAGMA user_version = 1;")
+        db.execute(
+            "INSERT INTO items VALUES ('media/a.mp4', 'b', 'a.mp4', '/x/a.mp4', 3, '00', "
+            "'video/mp4', 'video', 'mp4:media/a.mp4', 'a', 'published', '', '', 1, '', '', "
+            "'t', 't', '{}')"
+        )
+    store = open_store(tmp_path)
+    item = store.get_item("media/a.mp4")
+    assert item is not None and item.state == PUBLISHED and item.source_mtime_ns == 0
+    assert [i.key for i in store.items_in(PUBLISHED)] == ["media/a.mp4"]
+    store.close()
+    with sqlite3.connect(tmp_path / STATE_FILE) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
