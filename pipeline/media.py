@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import codecs
 import hashlib
-import json
 import logging
-import math
 import os
-import shutil
 import stat
-import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from pipeline.errors import ConfigError, InputError, MediaError
 
 log = logging.getLogger(__name__)
 
-PROBE_TIMEOUT = 15.0
 """Seconds ffprobe may take on one file before it is given up on."""
 
 MAX_KEY_BYTES = 1024
@@ -82,8 +79,9 @@ def is_media(path: str | os.PathLike[str]) -> bool:
 def media_info(path: Path, root: Path) -> MediaFile:
     """Describe the media file `path`, found in the folder `root`.
 
-    Raises MediaError (code "unsupported", "empty", "missing" or "unreadable") when the file
-    cannot be published, and InputError when its name cannot become an object key.
+    Raises MediaError (code "unsupported", "empty", "not_media", "missing" or "unreadable")
+    when the file cannot be published, and InputError when its name cannot become an object
+    key. "not_media" means the start of the file does not match its extension (see `sniff`).
     """
     extension = extension_of(path)
     media_type = MEDIA_TYPES.get(extension)
@@ -94,14 +92,8 @@ def media_info(path: Path, root: Path) -> MediaFile:
     relpath = safe_relpath(path, root)
     try:
         st = path.stat()
-    except FileNotFoundError:
-        raise MediaError(
-            f"{path}: the file vanished before it could be published. "
-            "Check it was not moved or deleted.",
-            "missing",
-        ) from None
     except OSError as exc:
-        raise MediaError(f"{path}: cannot read the file ({_reason(exc)}).", "unreadable") from None
+        raise _read_failure(path, exc) from None
     if not stat.S_ISREG(st.st_mode):
         raise MediaError(f"{path}: not a regular file; only files can be published.", "unsupported")
     if st.st_size == 0:
@@ -109,7 +101,13 @@ def media_info(path: Path, root: Path) -> MediaFile:
             f"{path} is empty (0 bytes); nothing to publish. Check the file finished copying.",
             "empty",
         )
-    _check_readable(path)
+    reason = sniff(path, extension)
+    if reason is not None:
+        raise MediaError(
+            f"{path}: {reason}; not published. "
+            f"Check that the file is really {_CONTAINERS[extension].description}.",
+            "not_media",
+        )
     return MediaFile(
         path=path,
         relpath=relpath,
@@ -120,33 +118,213 @@ def media_info(path: Path, root: Path) -> MediaFile:
     )
 
 
-def _check_readable(path: Path) -> None:
-    """Open `path` for reading (and close it again), turning failures into MediaError."""
-    try:
-        with path.open("rb"):
-            pass
-    except FileNotFoundError:
-        raise MediaError(
+def _read_failure(path: Path, exc: OSError) -> MediaError:
+    """The MediaError ("missing" or "unreadable") for failing to stat or read `path`."""
+    if isinstance(exc, FileNotFoundError):
+        return MediaError(
             f"{path}: the file vanished before it could be published. "
             "Check it was not moved or deleted.",
             "missing",
-        ) from None
-    except OSError as exc:
+        )
+    return MediaError(
+        f"{path}: cannot read the file ({_reason(exc)}). Check its permissions.", "unreadable"
+    )
+
+
+# --- content sniffing --------------------------------------------------------------------------
+
+SNIFF_BYTES = 64 * 1024
+"""How much of the start of a file `sniff` reads."""
+
+_BOX_TYPES = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot"})
+"""Box (atom) types an MP4 or QuickTime file can start with; "pnot" is a QuickTime preview."""
+
+
+def _iso_bmff_problem(head: bytes, complete: bool) -> str | None:
+    """Why `head` does not start like an MP4/QuickTime (ISO base media) file, or None."""
+    if len(head) < 8 or head[4:8] not in _BOX_TYPES:
+        return "no ftyp/moov box at the start"
+    size = int.from_bytes(head[0:4], "big")
+    if size == 1:  # a 64-bit size follows the type
+        if len(head) < 16 or int.from_bytes(head[8:16], "big") < 16:
+            return "the first box has an invalid 64-bit size"
+    elif 1 < size < 8:
+        return f"the first box has an invalid size ({size})"
+    return None
+
+
+def _flv_problem(head: bytes, complete: bool) -> str | None:
+    """Why `head` does not start like an FLV file, or None."""
+    if not head.startswith(b"FLV") or len(head) < 4:
+        return "no FLV header at the start"
+    if head[3] != 1:
+        return f"unknown FLV version {head[3]}"
+    return None
+
+
+def _mpeg_frame_problem(header: bytes) -> str | None:
+    """Why `header` (4 bytes) is not an MPEG-1/2/2.5 Layer III audio frame header, or None."""
+    if len(header) < 4 or header[0] != 0xFF or header[1] & 0xE0 != 0xE0:
+        return "no ID3v2 tag or MPEG audio frame at the start"
+    version = (header[1] >> 3) & 0b11
+    layer = (header[1] >> 1) & 0b11
+    bitrate = header[2] >> 4
+    sample_rate = (header[2] >> 2) & 0b11
+    if version == 0b01:
+        return "the first MPEG audio frame has the reserved version"
+    if layer != 0b01:
+        name = {0b00: "a reserved layer", 0b10: "Layer II", 0b11: "Layer I"}[layer]
+        return f"the MPEG audio is {name}, not Layer III"
+    if bitrate == 0b1111:
+        return "the first MPEG audio frame has an invalid bitrate"
+    if sample_rate == 0b11:
+        return "the first MPEG audio frame has the reserved sample rate"
+    return None
+
+
+def _mp3_problem(head: bytes, complete: bool) -> str | None:
+    """Why `head` does not start like an MP3 file, or None.
+
+    An MP3 starts with an MPEG Layer III frame header, or with ID3v2 tags followed by a frame
+    sync. When the tags run past what was read, the tags alone are taken as enough.
+    """
+    if not head.startswith(b"ID3"):
+        return _mpeg_frame_problem(head[:4])
+    offset = 0
+    while head.startswith(b"ID3", offset):  # some files carry more than one tag
+        header = head[offset : offset + 10]
+        if len(header) < 10:
+            return "the ID3v2 tag header is cut short" if complete else None
+        major, revision, flags, size_bytes = header[3], header[4], header[5], header[6:10]
+        if major not in (2, 3, 4) or revision == 0xFF or any(b & 0x80 for b in size_bytes):
+            return "the ID3v2 tag header is damaged"
+        size = 0
+        for byte in size_bytes:  # "syncsafe": 7 bits per byte
+            size = (size << 7) | byte
+        offset += 10 + size + (10 if flags & 0x10 else 0)  # 0x10: a footer follows
+    while offset < len(head) and head[offset] == 0:  # padding some taggers leave after the tag
+        offset += 1
+    if complete and offset > len(head):
+        return "the ID3v2 tag claims to be longer than the file"
+    if offset + 2 > len(head):
+        return None
+    if head[offset] != 0xFF or head[offset + 1] & 0xE0 != 0xE0:
+        return "no MPEG audio frame after the ID3v2 tag"
+    return None
+
+
+class _Container(NamedTuple):
+    """What a supported extension promises about the content of a file."""
+
+    name: str
+    """For "content is not <name>"."""
+    description: str
+    """For "Check that the file is really <description>"."""
+    problem: Callable[[bytes, bool], str | None]
+    """Given the start of the file and whether that is all of it: why it does not fit, or None."""
+
+
+_ISO_BMFF = _Container("an MP4/QuickTime file", "an MP4 or QuickTime video", _iso_bmff_problem)
+_FLV = _Container("an FLV file", "an FLV video", _flv_problem)
+_MP3 = _Container("an MP3 file", "an MP3 audio file", _mp3_problem)
+
+_CONTAINERS: dict[str, _Container] = {
+    ".mp4": _ISO_BMFF,
+    ".m4v": _ISO_BMFF,
+    ".mov": _ISO_BMFF,
+    ".f4v": _ISO_BMFF,
+    ".flv": _FLV,
+    ".mp3": _MP3,
+}
+
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"PK\x05\x06", "a ZIP archive"),
+    (b"%PDF-", "a PDF document"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\x1a\x45\xdf\xa3", "a Matroska/WebM video"),
+    (b"OggS", "an Ogg file"),
+    (b"fLaC", "a FLAC file"),
+)
+"""Common things a misnamed file turns out to be, by how they start."""
+
+
+def _identify(head: bytes) -> str | None:
+    """What `head` looks like when it is not what its extension says ("a PNG image"), or None."""
+    for container in (_ISO_BMFF, _FLV, _MP3):
+        if container.problem(head, False) is None:
+            return container.description
+    for signature, what in _SIGNATURES:
+        if head.startswith(signature):
+            return what
+    if head.startswith(b"RIFF") and head[8:12] in (b"WAVE", b"AVI "):
+        return "a WAV file" if head[8:12] == b"WAVE" else "an AVI video"
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(head)  # a cut-off last character
+    except UnicodeDecodeError:
+        return None
+    if any(ord(c) < 0x20 and c not in "\t\n\r\f" for c in text):
+        return None
+    start = text.lstrip("\ufeff \t\r\n").lower()
+    if start.startswith(("<!doctype html", "<html")):
+        return "an HTML page"
+    return "plain text"
+
+
+def sniff(path: Path, extension: str) -> str | None:
+    """Check that the content of `path` plausibly is what `extension` (".mp4", ...) says.
+
+    Reads at most the first SNIFF_BYTES of the file. Returns None when they fit the container
+    of the extension, else a short reason for a message ("content is not an MP4/QuickTime
+    file (no ftyp/moov box at the start)"). Raises MediaError "missing" or "unreadable" when
+    the file cannot be read, and "unsupported" for an extension that is not a media type.
+    """
+    ext = extension.lower()
+    if ext and not ext.startswith("."):
+        ext = "." + ext
+    container = _CONTAINERS.get(ext)
+    if container is None:
         raise MediaError(
-            f"{path}: cannot read the file ({_reason(exc)}). Check its permissions.",
-            "unreadable",
-        ) from None
+            f"{path}: {extension!r} is not a media type (supported: {SUPPORTED}).", "unsupported"
+        )
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise _read_failure(path, exc) from None
+    if not head:
+        return "the file is empty"
+    problem = container.problem(head, len(head) < SNIFF_BYTES)
+    if problem is None:
+        return None
+    what = _identify(head)
+    if what is None:
+        return f"content is not {container.name} ({problem})"
+    return f"content is {what}, not {container.name} ({problem})"
 
 
 def _reason(exc: OSError) -> str:
     return exc.strerror or exc.__class__.__name__
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """The hex SHA-256 of the file at `path`, read `chunk` bytes at a time."""
+@dataclass(frozen=True)
+class Digests:
+    """A file's SHA-256 (hex; mediapub's identity of content) and MD5 (base64; what S3 checks
+    an upload against in Content-MD5)."""
+
+    sha256: str
+    md5_base64: str
+
+
+def file_digests(path: Path, chunk: int = 1 << 20) -> Digests:
+    """Both digests of the file at `path`, from one read, `chunk` bytes at a time."""
     if chunk <= 0:
         raise ValueError("chunk must be a positive number of bytes")
-    digest = hashlib.sha256()
+    sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
     buffer = bytearray(chunk)
     view = memoryview(buffer)
     try:
@@ -155,12 +333,18 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
                 count = stream.readinto(view)
                 if not count:
                     break
-                digest.update(view[:count])
+                sha256.update(view[:count])
+                md5.update(view[:count])
     except FileNotFoundError:
         raise MediaError(f"{path}: the file vanished while it was being read.", "missing") from None
     except OSError as exc:
         raise MediaError(f"{path}: cannot read the file ({_reason(exc)}).", "unreadable") from None
-    return digest.hexdigest()
+    return Digests(sha256.hexdigest(), base64.b64encode(md5.digest()).decode("ascii"))
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """The hex SHA-256 of the file at `path`."""
+    return file_digests(path, chunk).sha256
 
 
 def _check_component(name: str, shown: str, error: type[InputError] | type[ConfigError]) -> None:
@@ -333,131 +517,3 @@ def stream_name(key: str, extension: str) -> str:
     if media_type.rtmp_flavour == "mp3":
         return "mp3:" + key[: -len(ext)]
     return "mp4:" + key
-
-
-def probe(path: Path) -> dict[str, Any] | None:
-    """What ffprobe says about `path`, or None.
-
-    The dict has "duration" (seconds, float), "width" and "height" (of the first video stream
-    that is not cover art), "video_codec" and "audio_codec" (the first of each), each None when
-    unknown, and "codecs" (names of the audio and video streams, in order). It is plain JSON.
-    None when ffprobe is not installed, fails, takes more than PROBE_TIMEOUT seconds or says
-    something unexpected; this never raises for a broken file (the reason is logged).
-    """
-    ffprobe = shutil.which("ffprobe")
-    if ffprobe is None:
-        log.debug("ffprobe not found; not probing %s", path)
-        return None
-    command = [
-        ffprobe,
-        "-v",
-        "error",
-        "-print_format",
-        "json",
-        "-show_format",
-        "-show_streams",
-        # "file:" and an absolute path: a name with ":" or a leading "-" is still just a file.
-        "file:" + str(path.absolute()),
-    ]
-    try:
-        done = subprocess.run(
-            command,
-            capture_output=True,
-            timeout=PROBE_TIMEOUT,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired:
-        log.warning(
-            "ffprobe took more than %.0f s on %s; skipping its details", PROBE_TIMEOUT, path
-        )
-        return None
-    except OSError as exc:
-        log.warning("could not run ffprobe on %s: %s", path, exc)
-        return None
-    if done.returncode != 0:
-        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        log.warning(
-            "ffprobe could not read %s: %s",
-            path,
-            message[-1] if message else f"exit status {done.returncode}",
-        )
-        return None
-    try:
-        data = json.loads(done.stdout)
-    except ValueError as exc:
-        log.warning("ffprobe gave unreadable output for %s: %s", path, exc)
-        return None
-    if not isinstance(data, dict):
-        log.warning("ffprobe gave unexpected output for %s", path)
-        return None
-    return _probe_info(data)
-
-
-def _probe_info(data: dict[str, Any]) -> dict[str, Any]:
-    """Pick the fields mediapub uses out of ffprobe's JSON."""
-    fmt = data.get("format")
-    streams = data.get("streams")
-    if not isinstance(fmt, dict):
-        fmt = {}
-    if not isinstance(streams, list):
-        streams = []
-    codecs: list[str] = []
-    info: dict[str, Any] = {
-        "duration": _float(fmt.get("duration")),
-        "width": None,
-        "height": None,
-        "video_codec": None,
-        "audio_codec": None,
-        "codecs": codecs,
-    }
-    longest: float | None = None
-    for stream in streams:
-        if not isinstance(stream, dict):
-            continue
-        codec_type = stream.get("codec_type")
-        codec = stream.get("codec_name")
-        disposition = stream.get("disposition")
-        # Cover art in an MP3 or MP4 is a one-frame "video" stream; it is not the picture.
-        if isinstance(disposition, dict) and disposition.get("attached_pic") == 1:
-            continue
-        if codec_type not in ("video", "audio"):
-            continue
-        if isinstance(codec, str):
-            codecs.append(codec)
-        stream_duration = _float(stream.get("duration"))
-        if stream_duration is not None and (longest is None or stream_duration > longest):
-            longest = stream_duration
-        if codec_type == "video" and info["video_codec"] is None:
-            info["video_codec"] = codec if isinstance(codec, str) else None
-            info["width"] = _int(stream.get("width"))
-            info["height"] = _int(stream.get("height"))
-        elif codec_type == "audio" and info["audio_codec"] is None:
-            info["audio_codec"] = codec if isinstance(codec, str) else None
-    if info["duration"] is None:
-        info["duration"] = longest
-    return info
-
-
-def _float(value: object) -> float | None:
-    """`value` (a number or numeric string from ffprobe) as a finite float >= 0, or None."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        number = float(value)
-    except (ValueError, OverflowError):
-        return None
-    if not math.isfinite(number) or number < 0:
-        return None
-    return number
-
-
-def _int(value: object) -> int | None:
-    """`value` (an integer or integer string from ffprobe) as a non-negative int, or None."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        return None
-    return number if number >= 0 else None

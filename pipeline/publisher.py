@@ -6,6 +6,7 @@ never stops the others. Nothing is deleted or moved here.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline import media, site, storage
+from pipeline import media, probe, site, storage
 from pipeline.context import Context
 from pipeline.errors import PipelineError
 from pipeline.infrastructure import Infrastructure, ensure_infrastructure
@@ -23,6 +24,7 @@ from pipeline.state import FAILED, PUBLISHED, UPLOADING, InfraRecord, Item
 log = logging.getLogger(__name__)
 
 UPLOAD_WORKERS = 8
+SITE_RECORD = "site_files"
 
 # What happened to one item in a run.
 UPLOADED = "uploaded"
@@ -71,7 +73,9 @@ class Candidate:
     file: media.MediaFile
     key: str
     sha256: str
+    md5_base64: str
     mtime_ns: int
+    probe: dict[str, Any]
 
 
 def inspect(ctx: Context, path: Path, root: Path) -> Candidate:
@@ -79,7 +83,8 @@ def inspect(ctx: Context, path: Path, root: Path) -> Candidate:
     info = media.media_info(path, root)
     key = media.object_key(ctx.settings.streaming.prefix, info.relpath)
     mtime_ns = path.stat().st_mtime_ns
-    return Candidate(info, key, media.sha256_file(path), mtime_ns)
+    digests = media.file_digests(path)
+    return Candidate(info, key, digests.sha256, digests.md5_base64, mtime_ns, probe.probe(path))
 
 
 def check_paths(paths: Sequence[Path]) -> None:
@@ -199,7 +204,7 @@ def _item(ctx: Context, candidate: Candidate, state: str, previous: Item | None 
         attempts=previous.attempts if previous else 0,
         published_at=now if state == PUBLISHED else (previous.published_at if previous else ""),
         updated_at=now,
-        probe=previous.probe if previous and previous.sha256 == candidate.sha256 else {},
+        probe=candidate.probe,
         source_mtime_ns=candidate.mtime_ns,
     )
 
@@ -228,10 +233,10 @@ def upload_one(ctx: Context, infra: Infrastructure, candidate: Candidate) -> Out
         content_type=item.content_type,
         sha256=item.sha256,
         public_acl=infra.media_public_acl,
+        content_md5=candidate.md5_base64,
     )
     try:
         storage.upload_file(ctx.s3, upload, lambda n: ctx.progress.advance("upload", n))
-        storage.verify_upload(ctx.s3, upload, item.size)
     except PipelineError as exc:
         item.state, item.error, item.error_code = FAILED, str(exc), getattr(exc, "code", "error")
         ctx.store.put_item(item)
@@ -239,7 +244,7 @@ def upload_one(ctx: Context, infra: Infrastructure, candidate: Candidate) -> Out
         return Outcome(item.source, item.key, FAILED_ACTION, item.error, item.error_code)
     item.state, item.error, item.error_code = PUBLISHED, "", ""
     item.published_at = ctx.now()
-    item.probe = media.probe(candidate.file.path) or {}
+    item.probe = candidate.probe
     ctx.store.put_item(item)
     ctx.store.record_transition(item.key, PUBLISHED, ctx.now())
     return Outcome(item.source, item.key, UPLOADED)
@@ -266,14 +271,27 @@ def render(ctx: Context, info: SiteInfo | None = None) -> dict[str, Any]:
 
 
 def upload_site(ctx: Context, public_acl: bool) -> int:
-    """Upload changed site files to the player bucket; return how many were written."""
-    written = 0
+    """Upload the site files that changed since the last upload to this bucket and endpoint;
+    return how many were written."""
     bucket = ctx.settings.player.bucket
+    record = ctx.store.get_infra(SITE_RECORD)
+    where = {"bucket": bucket, "endpoint": ctx.endpoint_url or ""}
+    uploaded: dict[str, str] = {}
+    if record is not None and {k: record.data.get(k) for k in where} == where:
+        uploaded = dict(record.data.get("files", {}))
+    current: dict[str, str] = {}
+    written = 0
     for path, key in site.site_files(ctx.settings.site_dir):
         body = path.read_bytes()
-        content_type = storage.guess_type(path)
-        if key.endswith(".json"):
-            content_type = "application/json"
+        current[key] = hashlib.sha256(body).hexdigest()
+        if uploaded.get(key) == current[key]:
+            continue
+        content_type = "application/json" if key.endswith(".json") else storage.guess_type(path)
         storage.put_bytes(ctx.s3, bucket, key, body, content_type, public_acl)
         written += 1
+    for key in sorted(set(uploaded) - set(current)):
+        storage.delete_object(ctx.s3, bucket, key)
+    ctx.store.put_infra(
+        InfraRecord(SITE_RECORD, bucket, data={**where, "files": current}, updated_at=ctx.now())
+    )
     return written

@@ -272,6 +272,11 @@ def _write(root: Path, relative: str, text: str) -> Path:
     if not target.is_relative_to(root.resolve()):
         raise ValueError(f"site path {relative!r} leaves the site folder")
     target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if target.read_text(encoding="utf-8") == text:
+            return target
+    except (OSError, UnicodeDecodeError):
+        pass
     temp = target.with_name(f".{target.name}.tmp")
     temp.write_text(text, encoding="utf-8")
     os.replace(temp, target)

@@ -123,6 +123,9 @@ class SQLiteStateStore:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # With WAL, NORMAL survives a crash of mediapub; only a power cut can lose the last
+        # transactions (never corrupt the store). FULL costs an fsync per state change.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._migrate()
 

@@ -6,6 +6,7 @@ the fix; nothing above this module sees botocore exceptions.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import mimetypes
@@ -212,6 +213,7 @@ class Upload:
     sha256: str
     public_acl: bool
     cache_control: str = ""
+    content_md5: str = ""  # base64; S3 rejects a single PUT whose body does not match
 
 
 def transfer_config() -> Any:
@@ -225,7 +227,8 @@ def transfer_config() -> Any:
 
 
 def upload_file(s3: Any, upload: Upload, callback: Callable[[int], None] | None = None) -> None:
-    """Upload one file with its content type and hash metadata (public when ACLs are used)."""
+    """Upload one file with its content type and hash metadata (public when ACLs are used):
+    one PUT below the multipart threshold, the transfer manager above it."""
     extra: dict[str, Any] = {
         "ContentType": upload.content_type,
         "Metadata": {HASH_METADATA: upload.sha256},
@@ -235,14 +238,37 @@ def upload_file(s3: Any, upload: Upload, callback: Callable[[int], None] | None 
     if upload.cache_control:
         extra["CacheControl"] = upload.cache_control
     with aws_call(f"uploading {upload.path.name} to s3://{upload.bucket}/{upload.key}"):
-        s3.upload_file(
-            str(upload.path),
-            upload.bucket,
-            upload.key,
-            ExtraArgs=extra,
-            Callback=callback,
-            Config=transfer_config(),
-        )
+        size = upload.path.stat().st_size
+        if size < MULTIPART_THRESHOLD:
+            # One request. S3 checks the body against Content-MD5, and a single PUT's ETag is
+            # the MD5 of what was stored: when it matches, the upload is verified.
+            md5 = {"ContentMD5": upload.content_md5} if upload.content_md5 else {}
+            with upload.path.open("rb") as body:
+                reply = s3.put_object(
+                    Bucket=upload.bucket, Key=upload.key, Body=body, **extra, **md5
+                )
+            if callback is not None:
+                callback(size)
+            if upload.content_md5 and _etag_is_md5(reply.get("ETag", ""), upload.content_md5):
+                return
+        else:
+            s3.upload_file(
+                str(upload.path),
+                upload.bucket,
+                upload.key,
+                ExtraArgs=extra,
+                Callback=callback,
+                Config=transfer_config(),
+            )
+    # Multipart uploads (and PUTs without an MD5) are checked afterwards.
+    verify_upload(s3, upload, size)
+
+
+def _etag_is_md5(etag: str, md5_base64: str) -> bool:
+    try:
+        return bytes.fromhex(etag.strip('"')) == base64.b64decode(md5_base64)
+    except ValueError:
+        return False
 
 
 def put_bytes(
@@ -266,6 +292,11 @@ def put_bytes(
         params["ACL"] = "public-read"
     with aws_call(f"writing s3://{bucket}/{key}"):
         s3.put_object(**params)
+
+
+def delete_object(s3: Any, bucket: str, key: str) -> None:
+    with aws_call(f"deleting s3://{bucket}/{key}"):
+        s3.delete_object(Bucket=bucket, Key=key)
 
 
 def verify_upload(s3: Any, upload: Upload, size: int) -> None:

@@ -39,6 +39,7 @@ NETWORK_FILESYSTEMS = {
 }  # fmt: skip
 WORKERS = 4
 MAX_BACKOFF = 300.0
+RENDER_EVERY = 10.0
 # Errors that retrying the same bytes cannot fix: the file has to change, or `mediapub retry`.
 PERMANENT = {"empty", "not_media", "unsupported", "invalid"}
 
@@ -198,10 +199,16 @@ class _Handler:
 
     def dispatch(self, event: Any) -> None:
         kind = event.event_type
-        if kind in ("created", "modified", "closed"):
-            self.intake.on_path(os.fsdecode(event.src_path), event.is_directory)
+        if event.is_directory:
+            # A directory created or moved in may already hold files; "modified" on a
+            # directory only means an entry changed, and that entry sends its own event.
+            if kind in ("created", "moved"):
+                path = event.dest_path if kind == "moved" else event.src_path
+                self.intake.on_path(os.fsdecode(path), True)
+        elif kind in ("created", "modified", "closed"):
+            self.intake.on_path(os.fsdecode(event.src_path), False)
         elif kind == "moved":
-            self.intake.on_path(os.fsdecode(event.dest_path), event.is_directory)
+            self.intake.on_path(os.fsdecode(event.dest_path), False)
 
 
 def is_network_fs(folder: Path) -> bool:
@@ -242,13 +249,18 @@ def inotify_problem(exc: OSError, folder: Path) -> str:
 
 
 class StabilityGate:
-    """Lets a file through once its size and mtime have not changed for `seconds`."""
+    """Lets a file through once its size and mtime have not changed for `seconds`.
+
+    A file is looked at again only when its window is due (or when an event offers it), so a
+    burst of thousands of files costs one stat each per window, not one per tick.
+    """
 
     def __init__(self, folder: Path, seconds: float, clock: Callable[[], float]) -> None:
         self.folder = folder
         self.seconds = seconds
         self.clock = clock
         self._pending: dict[str, tuple[Snapshot, float]] = {}
+        self._due: list[tuple[float, str]] = []  # (due time, rel); stale entries are skipped
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -261,28 +273,41 @@ class StabilityGate:
             return False
         known = self._pending.get(rel)
         if known is None or known[0] != current:
-            self._pending[rel] = (current, self.clock())
+            self._start(rel, current, self.clock())
         return known is None
+
+    def _start(self, rel: str, current: Snapshot, now: float) -> None:
+        self._pending[rel] = (current, now)
+        heapq.heappush(self._due, (now + self.seconds, rel))
 
     def release(self) -> list[tuple[str, Snapshot]]:
         """Files that have been still for the whole window; vanished ones are dropped."""
         now = self.clock()
         ready = []
-        for rel, (known, since) in list(self._pending.items()):
+        while self._due and self._due[0][0] <= now:
+            due, rel = heapq.heappop(self._due)
+            entry = self._pending.get(rel)
+            if entry is None or entry[1] + self.seconds != due:
+                continue  # released, dropped, or its window restarted since
+            known, _ = entry
             current = snapshot(self.folder / rel)
             if current is None:
                 del self._pending[rel]
             elif current != known:
-                self._pending[rel] = (current, now)
-            elif now - since >= self.seconds:
+                self._start(rel, current, now)
+            else:
                 del self._pending[rel]
                 ready.append((rel, current))
         return ready
 
     def next_due(self) -> float | None:
-        if not self._pending:
-            return None
-        return min(since for _, since in self._pending.values()) + self.seconds
+        while self._due:
+            due, rel = self._due[0]
+            entry = self._pending.get(rel)
+            if entry is not None and entry[1] + self.seconds == due:
+                return due
+            heapq.heappop(self._due)
+        return None
 
 
 # --- the work queue --------------------------------------------------------------------------
@@ -370,9 +395,11 @@ class WatchService:
         self._busy: set[str] = set()  # queued or being worked on
         self._again: set[str] = set()  # changed while busy: offer again when done
         self._retries: list[Work] = []
-        self._site_dirty = False
+        self._site_dirty = threading.Event()
         self._last_change = 0.0
+        self._last_render = 0.0
         self._threads: list[threading.Thread] = []
+        self._existing: dict[str, int] = {}
         self.ready = threading.Event()  # set once infrastructure is ensured and the catch-up ran
 
     # -- control ---------------------------------------------------------------------------
@@ -389,6 +416,10 @@ class WatchService:
                 f"{self.folder}: the drop folder does not exist. Create it, or set watch.folder."
             )
         self.infra = ensure_infrastructure(self.ctx)
+        # What the bucket holds now: a new key needs no HEAD to know it is not there yet.
+        self._existing = storage.list_keys(
+            self.ctx.s3, self.ctx.settings.streaming.bucket, self.ctx.settings.streaming.prefix
+        )
         self.ctx.store.put_infra(
             InfraRecord("endpoint", self.ctx.endpoint_url or "", updated_at=self.ctx.now())
         )
@@ -397,6 +428,9 @@ class WatchService:
             thread = threading.Thread(target=self._work, name=f"watch-worker-{n}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        site = threading.Thread(target=self._site_loop, name="watch-site", daemon=True)
+        site.start()
+        self._threads.append(site)
         try:
             self._rescan()
             self.ready.set()
@@ -406,7 +440,7 @@ class WatchService:
             self._stopping.set()
             for thread in self._threads:
                 thread.join()
-            self._render_if_dirty(force=True)
+            self._render_site()
         return self.summary
 
     def _notify(self, rel: str) -> None:
@@ -430,7 +464,6 @@ class WatchService:
                 log.error("the folder observer stopped; restarting it and rescanning the folder")
                 self.intake.restart()
                 self._rescan()
-            self._render_if_dirty()
             if self.once and self._idle():
                 return
             self._wake.wait(self._sleep_for(next_rescan))
@@ -444,8 +477,6 @@ class WatchService:
         with self._lock:
             if self._retries:
                 deadlines.append(self._retries[0].due)
-        if self._site_dirty:
-            deadlines.append(self._last_change + self.render_delay)
         wait = min(deadlines) - time.monotonic()
         return min(max(wait, self.tick if len(self.gate) else 0.0), 60.0)
 
@@ -561,7 +592,7 @@ class WatchService:
         if snapshot(path) != work.seen:  # changed while being hashed
             self._notify(work.rel)
             return
-        if publisher.is_unchanged(self.ctx, candidate, None):
+        if publisher.is_unchanged(self.ctx, candidate, self._existing):
             self.summary.unchanged += 1
             self._after_publish(candidate)
             return
@@ -571,6 +602,8 @@ class WatchService:
         if outcome.action == publisher.FAILED_ACTION:
             self._retry_later(work, outcome.error_code, outcome.error)
             return
+        with self._lock:
+            self._existing[candidate.key] = candidate.file.size
         log.info("%s: published as %s", work.rel, candidate.key)
         self.summary.published += 1
         self._mark_site_dirty()
@@ -589,7 +622,8 @@ class WatchService:
         if key is None:
             return
         item = self.ctx.store.get_item(key)
-        if item is not None and item.state != state:
+        # A published item stays published (its page stays up) until a new upload starts.
+        if item is not None and item.state not in (state, PUBLISHED):
             item.state = state
             item.updated_at = self.ctx.now()
             self.ctx.store.put_item(item)
@@ -663,22 +697,35 @@ class WatchService:
     # -- the site --------------------------------------------------------------------------
 
     def _mark_site_dirty(self) -> None:
-        with self._lock:
-            self._site_dirty = True
-            self._last_change = time.monotonic()
+        self._last_change = time.monotonic()
+        self._site_dirty.set()
 
-    def _render_if_dirty(self, force: bool = False) -> None:
-        with self._lock:
-            due = self._site_dirty and (
-                force or time.monotonic() - self._last_change >= self.render_delay
-            )
-            if due:
-                self._site_dirty = False
-        if not due or self.infra is None:
+    def _site_loop(self) -> None:
+        """Re-render (and upload) the site after each batch: once publishing has been quiet for
+        `render_delay`, or every `RENDER_EVERY` seconds during a long burst."""
+        while not self._stopping.is_set():
+            if not self._site_dirty.wait(0.5):
+                continue
+            quiet = time.monotonic() - self._last_change >= self.render_delay
+            overdue = time.monotonic() - self._last_render >= RENDER_EVERY
+            if quiet or overdue:
+                self._render_site()
+            else:
+                self._stopping.wait(self.render_delay / 2)
+
+    def _render_site(self) -> None:
+        if not self._site_dirty.is_set() or self.infra is None:
             return
-        publisher.render(self.ctx)
-        if self.ctx.settings.site.upload:
-            publisher.upload_site(self.ctx, self.infra.player_public_acl)
+        self._site_dirty.clear()
+        self._last_render = time.monotonic()
+        try:
+            publisher.render(self.ctx)
+            if self.ctx.settings.site.upload:
+                publisher.upload_site(self.ctx, self.infra.player_public_acl)
+        except PipelineError as exc:
+            self._site_dirty.set()
+            log.warning("the site could not be rendered or uploaded: %s", exc)
+            return
         log.info("site rendered")
 
 

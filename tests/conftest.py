@@ -56,6 +56,17 @@ def stack() -> Iterator[LocalStack]:
         yield running
 
 
+@pytest.fixture(autouse=True)
+def _stack_edges_registered(request: pytest.FixtureRequest) -> None:
+    """The local-stack unit tests install registries of their own; give the shared stack its
+    edges back before each test that uses it."""
+    if "stack" in request.fixturenames:
+        from pipeline.local import cloudfront
+
+        running: LocalStack = request.getfixturevalue("stack")
+        cloudfront.install(running.edges, deploy_seconds=0)
+
+
 def unique(name: str) -> str:
     return f"t{uuid.uuid4().hex[:10]}-{name}"
 

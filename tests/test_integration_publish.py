@@ -1,5 +1,5 @@
 """Publish runs against the embedded local stack over real HTTP, with the same boto3 code that
-talks to AWS. (File names sort before test_local_*: those tests reset moto's shared state.)"""
+talks to AWS."""
 
 from __future__ import annotations
 
