@@ -135,6 +135,13 @@ def publish(
 
 
 def _wait_for_interrupt() -> None:
+    """Block until Ctrl-C or SIGTERM; the caller's `with` blocks then stop what they run."""
+    import signal
+
+    def terminate(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -85,7 +85,11 @@ def make_clients(
     config = Config(
         region_name=region,
         max_pool_connections=max(10, concurrency * 2),
-        retries={"max_attempts": 5, "mode": "standard"},
+        # A few quick retries for passing faults; longer outages are the caller's to retry
+        # (the watcher backs off per file) rather than something to block a worker on.
+        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=10,
+        read_timeout=120,
         # Some S3-compatible servers reject the CRC checksums boto3 sends by default.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",

@@ -116,11 +116,11 @@ def list_keys(s3: Any, bucket: str, prefix: str) -> dict[str, int]:
 
 def stored_hash(s3: Any, bucket: str, key: str) -> tuple[int, str] | None:
     """(size, sha256 metadata) of an object, or None when it does not exist."""
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         head = s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
+    except (ClientError, BotoCoreError) as exc:
         if client_error_code(exc) in ("404", "NoSuchKey", "NotFound"):
             return None
         with aws_call(f"s3://{bucket}/{key}"):

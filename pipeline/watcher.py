@@ -392,9 +392,11 @@ class WatchService:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
-        self._busy: set[str] = set()  # queued or being worked on
+        self._busy: dict[str, Snapshot] = {}  # queued or being worked on, as it was seen
         self._again: set[str] = set()  # changed while busy: offer again when done
         self._retries: list[Work] = []
+        self._waiting: set[str] = set()  # in self._retries
+        self._failures: dict[str, int] = {}  # consecutive transient failures per file
         self._site_dirty = threading.Event()
         self._last_change = 0.0
         self._last_render = 0.0
@@ -490,8 +492,10 @@ class WatchService:
 
     def _offer(self, rel: str) -> None:
         with self._lock:
-            if rel in self._busy:
-                self._again.add(rel)
+            seen = self._busy.get(rel)
+            if seen is not None:
+                if snapshot(self.folder / rel) != seen:
+                    self._again.add(rel)
                 return
         if self.gate.offer(rel):
             self._transition(rel, DETECTED)
@@ -507,6 +511,7 @@ class WatchService:
             due = []
             while self._retries and self._retries[0].due <= now:
                 due.append(heapq.heappop(self._retries))
+                self._waiting.discard(due[-1].rel)
         for work in due:
             current = snapshot(self.folder / work.rel)
             if current is not None:
@@ -517,13 +522,16 @@ class WatchService:
             if work.rel in self._busy:
                 self._again.add(work.rel)
                 return
-            self._busy.add(work.rel)
+            self._busy[work.rel] = work.seen
         self.queue.put(work)
 
     def _rescan(self) -> None:
         """Reconcile the folder with the state store: catches events that were lost."""
         count = 0
         for rel in self.intake.scan():
+            with self._lock:
+                if rel in self._busy or rel in self._waiting:
+                    continue  # being worked on, or waiting for its retry
             seen = snapshot(self.folder / rel)
             if seen is not None and self._needs_work(rel, seen):
                 self._offer(rel)
@@ -538,8 +546,13 @@ class WatchService:
             return True
         if item.state == PUBLISHED:
             return self._after_action_pending(item)
+        given_up = self._failures.get(rel, 0) >= self._max_attempts
         if item.state == FAILED:
-            return item.error_code not in PERMANENT and item.attempts < self._max_attempts
+            # Until the file changes or `mediapub retry`; a restart tries transient ones again.
+            return item.error_code not in PERMANENT and not given_up
+        if given_up:  # `mediapub retry` reset the item: start counting again
+            with self._lock:
+                self._failures.pop(rel, None)
         return True
 
     def _after_action_pending(self, item: Item) -> bool:
@@ -571,7 +584,7 @@ class WatchService:
                 log.exception("%s: unexpected error; the file stays where it is", work.rel)
             finally:
                 with self._lock:
-                    self._busy.discard(work.rel)
+                    self._busy.pop(work.rel, None)
                     again = work.rel in self._again
                     self._again.discard(work.rel)
                 if again or snapshot(self.folder / work.rel) not in (None, work.seen):
@@ -592,8 +605,18 @@ class WatchService:
         if snapshot(path) != work.seen:  # changed while being hashed
             self._notify(work.rel)
             return
+        try:
+            self._publish(work, candidate)
+        except PipelineError as exc:  # the endpoint failed us (a HEAD, a verify)
+            self._retry_later(work, getattr(exc, "code", "error"), str(exc))
+
+    def _publish(self, work: Work, candidate: publisher.Candidate) -> None:
+        before = self.ctx.store.get_item(candidate.key)
         if publisher.is_unchanged(self.ctx, candidate, self._existing):
+            if before is None or before.state != PUBLISHED:
+                log.info("%s: published (already in the bucket)", work.rel)
             self.summary.unchanged += 1
+            self._succeeded(work)
             self._after_publish(candidate)
             return
         assert self.infra is not None
@@ -606,8 +629,13 @@ class WatchService:
             self._existing[candidate.key] = candidate.file.size
         log.info("%s: published as %s", work.rel, candidate.key)
         self.summary.published += 1
+        self._succeeded(work)
         self._mark_site_dirty()
         self._after_publish(candidate)
+
+    def _succeeded(self, work: Work) -> None:
+        with self._lock:
+            self._failures.pop(work.rel, None)
 
     def _key(self, rel: str) -> str | None:
         try:
@@ -661,17 +689,31 @@ class WatchService:
         log.warning("%s: failed (%s): %s", work.rel, code, exc)
 
     def _retry_later(self, work: Work, code: str, error: str) -> None:
-        item = self._item_for(work.rel)
-        attempts = item.attempts if item else 1
-        if attempts >= self._max_attempts:
-            log.warning("%s: failed after %d attempts: %s", work.rel, attempts, error)
+        """A transient failure: back off exponentially, up to `watch.max_attempts` in a row."""
+        with self._lock:
+            failures = self._failures.get(work.rel, 0) + 1
+            self._failures[work.rel] = failures
+        if failures >= self._max_attempts:
+            log.warning("%s: failed after %d attempts: %s", work.rel, failures, error)
+            self._record_failure(work, code, error)
             self.summary.failed.append(work.rel)
             return
-        delay = min(self.backoff * 2 ** (attempts - 1), MAX_BACKOFF)
-        log.info("%s: attempt %d failed (%s); retrying in %.1f s", work.rel, attempts, code, delay)
+        delay = min(self.backoff * 2 ** (failures - 1), MAX_BACKOFF)
+        log.info("%s: attempt %d failed (%s); retrying in %.1f s", work.rel, failures, code, delay)
         with self._lock:
             heapq.heappush(self._retries, Work(time.monotonic() + delay, work.rel, work.seen))
+            self._waiting.add(work.rel)
         self._wake.set()
+
+    def _record_failure(self, work: Work, code: str, error: str) -> None:
+        """Make sure the store shows the final failure (upload failures are there already)."""
+        item = self._item_for(work.rel)
+        if item is None or item.state == FAILED:
+            return
+        item.state, item.error_code, item.error = FAILED, code, error
+        item.updated_at = self.ctx.now()
+        self.ctx.store.put_item(item)
+        self.ctx.store.record_transition(item.key, FAILED, self.ctx.now(), error)
 
     # -- after publish ---------------------------------------------------------------------
 

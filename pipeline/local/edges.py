@@ -227,6 +227,19 @@ def _old_workers_gone(master: int) -> bool:
     return accepting <= 1
 
 
+def _die_with_parent() -> None:
+    """In the nginx child before exec: SIGQUIT (graceful stop) when mediapub's process dies,
+    even by SIGKILL, so no edge outlives the stack that owns it (Linux only)."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGQUIT))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class NginxEdges:
     """The local CloudFront edges: RTMP and HTTP servers of one nginx child process.
 
@@ -312,6 +325,7 @@ class NginxEdges:
                     stderr=stderr,
                     cwd=self._workdir,
                     start_new_session=True,
+                    preexec_fn=_die_with_parent,
                 )
             atexit.register(self.stop)
             try:
