@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline import media, probe, site, storage
+from pipeline import media, probe, renditions, site, storage
 from pipeline.context import Context
 from pipeline.errors import PipelineError
 from pipeline.infrastructure import Infrastructure, ensure_infrastructure
@@ -206,6 +207,7 @@ def _item(ctx: Context, candidate: Candidate, state: str, previous: Item | None 
         updated_at=now,
         probe=candidate.probe,
         source_mtime_ns=candidate.mtime_ns,
+        extras=previous.extras if previous and previous.sha256 == candidate.sha256 else {},
     )
 
 
@@ -245,9 +247,41 @@ def upload_one(ctx: Context, infra: Infrastructure, candidate: Candidate) -> Out
     item.state, item.error, item.error_code = PUBLISHED, "", ""
     item.published_at = ctx.now()
     item.probe = candidate.probe
+    item.extras = _upload_renditions(ctx, infra, candidate)
     ctx.store.put_item(item)
     ctx.store.record_transition(item.key, PUBLISHED, ctx.now())
     return Outcome(item.source, item.key, UPLOADED)
+
+
+def _upload_renditions(ctx: Context, infra: Infrastructure, candidate: Candidate) -> dict[str, str]:
+    """Make and upload what browsers need beside the item (MP4 for FLV, poster, HLS); a
+    failure here is logged and leaves the item published without it."""
+    f = candidate.file
+    extras: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="mediapub-renditions-") as temp:
+        made = renditions.make(
+            f.path, candidate.key, f.kind, f.content_type, candidate.probe.get("duration"),
+            Path(temp), ctx.settings.hls.enabled,
+        )  # fmt: skip
+        for rendition in made:
+            digests = media.file_digests(rendition.path)
+            upload = storage.Upload(
+                bucket=ctx.settings.streaming.bucket,
+                key=rendition.key,
+                path=rendition.path,
+                content_type=rendition.content_type,
+                sha256=digests.sha256,
+                public_acl=infra.media_public_acl,
+                content_md5=digests.md5_base64,
+            )
+            try:
+                storage.upload_file(ctx.s3, upload)
+            except PipelineError as exc:
+                log.warning("%s: %s", f.relpath, exc)
+                continue
+            if rendition.kind != "hls" or rendition.key.endswith(renditions.HLS_PLAYLIST):
+                extras[rendition.kind] = rendition.key
+    return extras
 
 
 def _refresh_urls(ctx: Context, info: SiteInfo) -> None:

@@ -168,6 +168,11 @@ def item_view(info: SiteInfo, item: Item) -> dict[str, Any]:
         "rtmp_stream": urls.rtmp_stream(item.stream_name),
         "rtmp_url": rtmp,
         "http_url": info.http_url(item.key),
+        # What browsers play: the MP4 remux of an FLV when there is one, else the item itself.
+        "play_url": info.http_url(item.extras.get("mp4", item.key)),
+        "play_type": "video/mp4" if "mp4" in item.extras else item.content_type,
+        "poster_url": info.http_url(item.extras["poster"]) if "poster" in item.extras else "",
+        "hls_url": info.http_url(item.extras["hls"]) if "hls" in item.extras else "",
         "page": f"items/{slug}.html",
         "embed": f"embed/{slug}.html",
         "title": item.title,
@@ -180,7 +185,7 @@ def item_view(info: SiteInfo, item: Item) -> dict[str, Any]:
 
 _MANIFEST_ITEM_KEYS = (
     "source", "bucket", "key", "size", "sha256", "content_type", "stream_name", "rtmp_url",
-    "http_url", "page", "embed", "title", "published_at",
+    "http_url", "play_url", "poster_url", "hls_url", "page", "embed", "title", "published_at",
 )  # fmt: skip
 
 

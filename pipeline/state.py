@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from pipeline.errors import PipelineError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATE_FILE = "state.sqlite3"
 
 # Item states, in the order an item normally goes through them.
@@ -56,6 +56,8 @@ class Item:
     # The source file's modification time when it was read: lets a rescan skip unchanged
     # files without hashing them.
     source_mtime_ns: int = 0
+    # Keys of files derived from this item for browsers: {"mp4": ..., "poster": ..., "hls": ...}
+    extras: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -112,6 +114,7 @@ _MIGRATIONS: dict[int, str] = {
     );
     """,
     2: "ALTER TABLE items ADD COLUMN source_mtime_ns INTEGER NOT NULL DEFAULT 0;",
+    3: "ALTER TABLE items ADD COLUMN extras TEXT NOT NULL DEFAULT '{}';",
 }
 
 
@@ -168,6 +171,7 @@ class SQLiteStateStore:
     def put_item(self, item: Item) -> None:
         values = asdict(item)
         values["probe"] = json.dumps(item.probe, sort_keys=True)
+        values["extras"] = json.dumps(item.extras, sort_keys=True)
         with self._transaction():
             self._db.execute(_INSERT_ITEM, [values[c] for c in _ITEM_COLUMNS])
 
@@ -233,6 +237,7 @@ class SQLiteStateStore:
 def _item(row: tuple[Any, ...]) -> Item:
     values = dict(zip(_ITEM_COLUMNS, row, strict=True))
     values["probe"] = json.loads(values["probe"])
+    values["extras"] = json.loads(values["extras"])
     return Item(**values)
 
 

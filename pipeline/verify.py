@@ -60,6 +60,13 @@ def check_manifest(manifest: dict[str, Any]) -> list[Check]:
     checks = []
     for item in manifest.get("items", []):
         checks.append(check_http(item["http_url"], item["content_type"]))
+        for extra, content_type in (
+            ("play_url", ""),
+            ("poster_url", "image/jpeg"),
+            ("hls_url", "application/vnd.apple.mpegurl"),
+        ):
+            if item.get(extra) and item[extra] != item["http_url"]:
+                checks.append(check_http(item[extra], content_type))
         if item.get("rtmp_url"):
             checks.append(check_rtmp(item["rtmp_url"]))
     for name in ("index_url", "player_url", "crossdomain_url"):

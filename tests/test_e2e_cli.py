@@ -323,3 +323,20 @@ def test_wheel_carries_the_templates(tmp_path: Path) -> None:
     assert rendered.returncode == 0, rendered.stderr
     assert str(site_packages / "pipeline" / "templates") in rendered.stdout
     assert "<audio" in rendered.stdout and "&lt;t&gt;" in rendered.stdout
+
+
+def test_without_ffmpeg_says_so_once_and_publishes(
+    aws_env: dict[str, str], media: Path, tmp_path: Path
+) -> None:
+    from pipeline.renditions import FFMPEG_MISSING
+
+    env = {**aws_env, "PATH": str(Path(sys.executable).parent)}
+    done = run(["publish", str(media), "--json"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count(FFMPEG_MISSING) == 1
+    items = {i["source"]: i for i in json.loads(done.stdout)["manifest"]["items"]}
+    flv = items["videos/bars and tone.flv"]
+    assert flv["play_url"] == flv["http_url"] and flv["poster_url"] == ""
+    assert fetch(flv["http_url"])[0] == 200
+    page = (tmp_path / "site" / flv["page"]).read_text(encoding="utf-8")
+    assert "FLV does not play in browsers" in page

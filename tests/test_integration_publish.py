@@ -234,3 +234,42 @@ def test_missing_custom_player_is_a_config_error(make_context: Any) -> None:
 
     with pytest.raises(ConfigError, match=r'player\.path: expected a file or folder.*"/nowhere/p"'):
         make_context(**{"player.path": "/nowhere/p"})
+
+
+def test_browser_renditions_flv_remux_poster_and_hls(make_context: Any, media: Path) -> None:
+    import json as jsonlib
+    import subprocess
+
+    from .conftest import need
+
+    need("ffmpeg", "ffprobe")
+    ctx = make_context(**{"hls.enabled": True})
+    result = publisher.publish(ctx, [media])
+    items = {i["source"]: i for i in result.manifest["items"]}
+    flv = items["videos/bars and tone.flv"]
+    assert flv["http_url"].endswith("/bars%20and%20tone.flv")
+    assert flv["play_url"] == flv["http_url"] + ".mp4"
+    status, body, content_type = fetch(flv["play_url"])
+    assert status == 200 and content_type == "video/mp4" and body[4:8] == b"ftyp"
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "json", "-"],
+        input=body, capture_output=True, check=True,
+    )  # fmt: skip
+    codecs = sorted(s["codec_name"] for s in jsonlib.loads(probe.stdout)["streams"])
+    assert codecs == ["aac", "h264"]  # copied, not re-encoded into something else
+    for source in ("clip.mp4", "videos/bars and tone.flv"):
+        item = items[source]
+        status, body, content_type = fetch(item["poster_url"])
+        assert (status, content_type) == (200, "image/jpeg") and body[:2] == b"\xff\xd8"
+        status, playlist, content_type = fetch(item["hls_url"])
+        assert status == 200 and content_type == "application/vnd.apple.mpegurl"
+        segments = [line for line in playlist.decode().splitlines() if line.endswith(".ts")]
+        assert segments and b"#EXT-X-ENDLIST" in playlist
+        base = item["hls_url"].rsplit("/", 1)[0]
+        assert all(fetch(f"{base}/{name}")[0] == 200 for name in segments)
+    audio = items["audio/tone.mp3"]
+    assert audio["poster_url"] == audio["hls_url"] == "" and audio["play_url"] == audio["http_url"]
+    page = (ctx.settings.site_dir / flv["page"]).read_text()
+    assert f'poster="{flv["poster_url"]}"' in page
+    assert f'<source src="{flv["hls_url"]}" type="application/vnd.apple.mpegurl">' in page
+    assert "FLV does not play in browsers" not in page
