@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pipeline import distributions, storage
 from pipeline.context import Context
 from pipeline.distributions import DistributionInfo, RtmpRefused
+from pipeline.errors import AWSError
 from pipeline.site import SITE_PREFIXES, bundled_templates
 from pipeline.state import InfraRecord
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 PLAYER_PREFIX = "player/"
 PLAYER_ENTRY = "player.js"
 
@@ -27,8 +31,7 @@ class Infrastructure:
 
     download: DistributionInfo
     streaming: DistributionInfo | None
-    media_public_acl: bool
-    player_public_acl: bool
+    access: PublicAccess
     player_key: str
     rtmp_refusal: str = ""
     crossdomain_domains: list[str] = field(default_factory=list)
@@ -45,19 +48,13 @@ def ensure_infrastructure(ctx: Context, *, wait: bool = False) -> Infrastructure
         ctx.progress.step(f"bucket {bucket}")
         if storage.ensure_bucket(ctx.s3, bucket, settings.region):
             actions.append(f"created bucket {bucket}")
-    media_acl = _make_public(ctx, streaming_bucket, [settings.streaming.prefix, "crossdomain.xml"])
-    player_prefixes = [PLAYER_PREFIX, *SITE_PREFIXES]
-    if player_bucket == streaming_bucket:
-        player_acl = media_acl
-        _make_public(
-            ctx, player_bucket, [settings.streaming.prefix, "crossdomain.xml", *player_prefixes]
-        )
-    else:
-        player_acl = _make_public(ctx, player_bucket, player_prefixes)
+    access = PublicAccess(ctx)
+    for bucket in access.prefixes:
+        access.prepare(bucket)
 
     # Player files, then the download distribution that serves them (and the media over HTTP).
     ctx.progress.step("player files")
-    player_key = _upload_player(ctx, player_acl, actions)
+    player_key = _upload_player(ctx, access, actions)
     ctx.store.put_infra(InfraRecord("player_entry", player_key, updated_at=ctx.now()))
     ctx.progress.step("download distribution")
     record = ctx.store.get_infra("download_distribution")
@@ -74,7 +71,7 @@ def ensure_infrastructure(ctx: Context, *, wait: bool = False) -> Infrastructure
         _host(download.domain),
         *download.cnames,
     ]
-    _put_crossdomain(ctx, domains, media_acl, actions)
+    _put_crossdomain(ctx, domains, access, actions)
 
     # The streaming distribution, once; a refusal is recorded and publishing goes on.
     streaming: DistributionInfo | None = None
@@ -109,8 +106,7 @@ def ensure_infrastructure(ctx: Context, *, wait: bool = False) -> Infrastructure
     return Infrastructure(
         download=download,
         streaming=streaming,
-        media_public_acl=media_acl,
-        player_public_acl=player_acl,
+        access=access,
         player_key=player_key,
         rtmp_refusal=refusal,
         crossdomain_domains=domains,
@@ -127,14 +123,62 @@ def _host(domain: str) -> str:
     return domain.rsplit(":", 1)[0] if domain.count(":") == 1 else domain
 
 
-def _make_public(ctx: Context, bucket: str, prefixes: list[str]) -> bool:
-    """Return True when objects are made public by ACL, after setting a policy otherwise."""
-    mode = storage.public_access_mode(ctx.s3, bucket, ctx.settings.streaming.public_access)
-    if mode == "policy":
-        storage.ensure_public_policy(
-            ctx.s3, bucket, prefixes, ctx.settings.streaming.manage_public_access_block
+class PublicAccess:
+    """How each bucket's objects are made public: `public-read` ACLs, or a bucket policy on
+    exactly mediapub's prefixes (never the listing).
+
+    With `public_access = "auto"` the bucket's Object Ownership decides, and a bucket that
+    refuses an ACL anyway (`AccessControlListNotSupported`: ACLs disabled, the AWS default
+    since April 2023) is switched to the policy on the spot and the write is repeated.
+    """
+
+    def __init__(self, ctx: Context) -> None:
+        settings = ctx.settings
+        self.ctx = ctx
+        media = [settings.streaming.prefix, storage.CROSSDOMAIN_KEY]
+        player = [PLAYER_PREFIX, *SITE_PREFIXES]
+        self.prefixes: dict[str, list[str]] = {settings.streaming.bucket: media}
+        self.prefixes.setdefault(settings.player.bucket, [])
+        self.prefixes[settings.player.bucket] += player
+        self._acl: dict[str, bool] = {}
+        self._lock = threading.Lock()
+
+    def prepare(self, bucket: str) -> None:
+        mode = storage.public_access_mode(
+            self.ctx.s3, bucket, self.ctx.settings.streaming.public_access
         )
-    return mode == "acl"
+        if mode == "policy":
+            self._policy(bucket)
+        self._acl[bucket] = mode == "acl"
+
+    def _policy(self, bucket: str) -> None:
+        settings = self.ctx.settings.streaming
+        storage.ensure_public_policy(
+            self.ctx.s3, bucket, self.prefixes[bucket], settings.manage_public_access_block
+        )
+
+    def acl(self, bucket: str) -> bool:
+        return self._acl.get(bucket, False)
+
+    def put(self, bucket: str, write: Callable[[bool], T]) -> T:
+        """Run `write(acl)`; on an ACL refusal in auto mode, switch to the policy, run again."""
+        acl = self.acl(bucket)
+        try:
+            return write(acl)
+        except AWSError as exc:
+            auto = self.ctx.settings.streaming.public_access == "auto"
+            if not (acl and auto and exc.code == "AccessControlListNotSupported"):
+                raise
+        with self._lock:
+            if self._acl.get(bucket):
+                log.warning(
+                    "bucket %s does not allow ACLs; publishing through a bucket policy on %s",
+                    bucket,
+                    ", ".join(p + "*" for p in self.prefixes[bucket]),
+                )
+                self._policy(bucket)
+                self._acl[bucket] = False
+        return write(False)
 
 
 def _sha256(data: bytes) -> str:
@@ -142,7 +186,13 @@ def _sha256(data: bytes) -> str:
 
 
 def _put_if_changed(
-    ctx: Context, record_name: str, bucket: str, key: str, body: bytes, content_type: str, acl: bool
+    ctx: Context,
+    access: PublicAccess,
+    record_name: str,
+    bucket: str,
+    key: str,
+    body: bytes,
+    content_type: str,
 ) -> bool:
     """Write a generated object unless the state store says the same bytes are there."""
     digest = _sha256(body)
@@ -150,23 +200,25 @@ def _put_if_changed(
     same = record and record.etag == digest and record.resource_id == f"{bucket}/{key}"
     if same and storage.stored_hash(ctx.s3, bucket, key) is not None:
         return False
-    storage.put_bytes(ctx.s3, bucket, key, body, content_type, acl)
+    access.put(bucket, lambda acl: storage.put_bytes(ctx.s3, bucket, key, body, content_type, acl))
     ctx.store.put_infra(
         InfraRecord(record_name, f"{bucket}/{key}", etag=digest, updated_at=ctx.now())
     )
     return True
 
 
-def _put_crossdomain(ctx: Context, domains: list[str], acl: bool, actions: list[str]) -> None:
+def _put_crossdomain(
+    ctx: Context, domains: list[str], access: PublicAccess, actions: list[str]
+) -> None:
     body = storage.crossdomain_xml(domains)
     bucket = ctx.settings.streaming.bucket
-    if _put_if_changed(
-        ctx, "crossdomain", bucket, storage.CROSSDOMAIN_KEY, body, "text/x-cross-domain-policy", acl
-    ):
+    content_type = "text/x-cross-domain-policy"
+    key = storage.CROSSDOMAIN_KEY
+    if _put_if_changed(ctx, access, "crossdomain", bucket, key, body, content_type):
         actions.append(f"wrote s3://{bucket}/{storage.CROSSDOMAIN_KEY}")
 
 
-def _upload_player(ctx: Context, acl: bool, actions: list[str]) -> str:
+def _upload_player(ctx: Context, access: PublicAccess, actions: list[str]) -> str:
     """Upload the media player's files publicly; return the key of its entry file."""
     settings = ctx.settings
     files = storage.player_source_files(settings.player.path, bundled_templates() / "player")
@@ -175,7 +227,7 @@ def _upload_player(ctx: Context, acl: bool, actions: list[str]) -> str:
         body = path.read_bytes()
         content_type = storage.guess_type(path)
         if _put_if_changed(
-            ctx, f"player:{name}", settings.player.bucket, key, body, content_type, acl
+            ctx, access, f"player:{name}", settings.player.bucket, key, body, content_type
         ):
             actions.append(f"uploaded player file {key}")
     names = [name for _, name in files]

@@ -6,10 +6,12 @@ never stops the others. Nothing is deleted or moved here.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Any
 from pipeline import media, probe, renditions, site, storage
 from pipeline.context import Context
 from pipeline.errors import PipelineError
-from pipeline.infrastructure import Infrastructure, ensure_infrastructure
+from pipeline.infrastructure import Infrastructure, PublicAccess, ensure_infrastructure
 from pipeline.site import SiteInfo
 from pipeline.state import FAILED, PUBLISHED, UPLOADING, InfraRecord, Item
 
@@ -117,7 +119,7 @@ def publish(ctx: Context, paths: Sequence[Path], *, wait: bool = False) -> Publi
     result.outcomes += _upload_all(ctx, infra, todo)
     result.manifest = render(ctx, info)
     if ctx.settings.site.upload:
-        upload_site(ctx, infra.player_public_acl)
+        upload_site(ctx, infra.access)
     return result
 
 
@@ -234,11 +236,11 @@ def upload_one(ctx: Context, infra: Infrastructure, candidate: Candidate) -> Out
         path=candidate.file.path,
         content_type=item.content_type,
         sha256=item.sha256,
-        public_acl=infra.media_public_acl,
+        public_acl=False,
         content_md5=candidate.md5_base64,
     )
     try:
-        storage.upload_file(ctx.s3, upload, lambda n: ctx.progress.advance("upload", n))
+        _publicly_upload(ctx, infra.access, upload, lambda n: ctx.progress.advance("upload", n))
     except PipelineError as exc:
         item.state, item.error, item.error_code = FAILED, str(exc), getattr(exc, "code", "error")
         ctx.store.put_item(item)
@@ -271,17 +273,37 @@ def _upload_renditions(ctx: Context, infra: Infrastructure, candidate: Candidate
                 path=rendition.path,
                 content_type=rendition.content_type,
                 sha256=digests.sha256,
-                public_acl=infra.media_public_acl,
+                public_acl=False,
                 content_md5=digests.md5_base64,
             )
             try:
-                storage.upload_file(ctx.s3, upload)
+                _publicly_upload(ctx, infra.access, upload)
             except PipelineError as exc:
                 log.warning("%s: %s", f.relpath, exc)
                 continue
             if rendition.kind != "hls" or rendition.key.endswith(renditions.HLS_PLAYLIST):
                 extras[rendition.kind] = rendition.key
     return extras
+
+
+def _publicly_upload(
+    ctx: Context,
+    access: PublicAccess,
+    upload: storage.Upload,
+    callback: Callable[[int], None] | None = None,
+) -> None:
+    access.put(
+        upload.bucket,
+        lambda acl: storage.upload_file(
+            ctx.s3, dataclasses.replace(upload, public_acl=acl), callback
+        ),
+    )
+
+
+def _put_site_file(
+    ctx: Context, bucket: str, key: str, body: bytes, content_type: str, acl: bool
+) -> None:
+    storage.put_bytes(ctx.s3, bucket, key, body, content_type, acl)
 
 
 def _refresh_urls(ctx: Context, info: SiteInfo) -> None:
@@ -304,7 +326,7 @@ def render(ctx: Context, info: SiteInfo | None = None) -> dict[str, Any]:
     return site.manifest(info, site.published_views(info, ctx.store))
 
 
-def upload_site(ctx: Context, public_acl: bool) -> int:
+def upload_site(ctx: Context, access: PublicAccess) -> int:
     """Upload the site files that changed since the last upload to this bucket and endpoint;
     return how many were written."""
     bucket = ctx.settings.player.bucket
@@ -321,7 +343,7 @@ def upload_site(ctx: Context, public_acl: bool) -> int:
         if uploaded.get(key) == current[key]:
             continue
         content_type = "application/json" if key.endswith(".json") else storage.guess_type(path)
-        storage.put_bytes(ctx.s3, bucket, key, body, content_type, public_acl)
+        access.put(bucket, functools.partial(_put_site_file, ctx, bucket, key, body, content_type))
         written += 1
     for key in sorted(set(uploaded) - set(current)):
         storage.delete_object(ctx.s3, bucket, key)

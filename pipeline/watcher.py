@@ -763,7 +763,7 @@ class WatchService:
         try:
             publisher.render(self.ctx)
             if self.ctx.settings.site.upload:
-                publisher.upload_site(self.ctx, self.infra.player_public_acl)
+                publisher.upload_site(self.ctx, self.infra.access)
         except PipelineError as exc:
             self._site_dirty.set()
             log.warning("the site could not be rendered or uploaded: %s", exc)

@@ -308,3 +308,44 @@ def test_one_rejected_upload_is_recorded_and_the_rest_publish(
     assert [t[0] for t in ctx.store.transitions("media/clip.mp4")] == ["uploading", "failed"]
     assert len(result.manifest["items"]) == 2
     assert (media / "clip.mp4").exists()
+
+
+def refuse_acls(**kwargs: Any) -> AWSResponse | None:
+    """A bucket with ACLs disabled (the AWS default since April 2023), whose ownership controls
+    the provider does not report: every PUT carrying an ACL is refused as AWS refuses it."""
+    request = kwargs["request"]
+    if request.method == "PUT" and "x-amz-acl" in {k.lower() for k in request.headers}:
+        body = (
+            b"<Error><Code>AccessControlListNotSupported</Code><Message>The bucket does not "
+            b"allow ACLs</Message></Error>"
+        )
+        return AWSResponse(request.url, 400, {}, _Raw(body))
+    return None
+
+
+def test_acl_refusal_switches_to_a_bucket_policy(make_context: Any, tmp_path: Path) -> None:
+    import json
+    import urllib.request
+
+    media = tmp_path / "in"
+    shutil.copytree(SAMPLES, media, ignore=shutil.ignore_patterns("*.md", "*.sh"))
+    ctx = make_context()
+    ctx.s3.meta.events.register("before-send.s3", refuse_acls)
+    result = publisher.publish(ctx, [media])
+    assert {o.action for o in result.outcomes} == {publisher.UPLOADED}
+    streaming, player = ctx.settings.streaming.bucket, ctx.settings.player.bucket
+    site = ("player/", "index.html", "items/", "embed/", "manifest.json")
+    for bucket, resources in (
+        (streaming, [f"arn:aws:s3:::{streaming}/{p}*" for p in ("crossdomain.xml", "media/")]),
+        (player, [f"arn:aws:s3:::{player}/{p}*" for p in site]),
+    ):
+        policy = json.loads(ctx.s3.get_bucket_policy(Bucket=bucket)["Policy"])
+        assert sorted(s["Resource"] for s in policy["Statement"]) == sorted(resources)
+        assert {s["Action"] for s in policy["Statement"]} == {"s3:GetObject"}
+    for url in [i["http_url"] for i in result.manifest["items"]] + [
+        result.manifest["index_url"], result.manifest["crossdomain_url"]
+    ]:  # fmt: skip
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            assert reply.status == 200, url
+    # (moto lists buckets anonymously whatever the policy says, so the listing is checked
+    # through the policy's statements above: s3:GetObject on mediapub's prefixes only.)

@@ -315,7 +315,8 @@ def test_wheel_carries_the_templates(tmp_path: Path) -> None:
         "from pipeline import site; env = site.environment(); "
         "print(site.bundled_templates()); "
         "print(env.get_template('embed.html').render(item={'kind': 'audio', 'http_url': 'u', "
-        "'rtmp_url': 'r', 'title': '<t>'}, site_title='S', player_css='c', player_js='j', root=''))"
+        "'play_url': 'u', 'rtmp_url': 'r', 'title': '<t>'}, site_title='S', player_css='c', "
+        "player_js='j', root=''))"
     )
     rendered = subprocess.run(
         [str(python), "-c", script], capture_output=True, text=True, cwd=tmp_path, check=False
@@ -326,11 +327,16 @@ def test_wheel_carries_the_templates(tmp_path: Path) -> None:
 
 
 def test_without_ffmpeg_says_so_once_and_publishes(
-    aws_env: dict[str, str], media: Path, tmp_path: Path
+    aws_env: dict[str, str], media: Path, tmp_path: Path, buckets: dict[str, str]
 ) -> None:
     from pipeline.renditions import FFMPEG_MISSING
 
-    env = {**aws_env, "PATH": str(Path(sys.executable).parent)}
+    env = {
+        **aws_env,
+        "PATH": str(Path(sys.executable).parent),
+        "MEDIAPUB_STREAMING_BUCKET": buckets["streaming"],
+        "MEDIAPUB_PLAYER_BUCKET": buckets["player"],
+    }
     done = run(["publish", str(media), "--json"], tmp_path, env)
     assert done.returncode == 0, done.stderr
     assert done.stderr.count(FFMPEG_MISSING) == 1

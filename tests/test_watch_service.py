@@ -244,7 +244,13 @@ class Workspace:
         return found
 
     def media_keys(self) -> dict[str, int]:
-        return {k: v for k, v in self.keys().items() if k.startswith(PREFIX)}
+        """Media objects, without what is derived from them for browsers (posters, remuxes)."""
+        derived = (".poster.jpg", ".flv.mp4")
+        return {
+            k: v
+            for k, v in self.keys().items()
+            if k.startswith(PREFIX) and not k.endswith(derived) and ".hls/" not in k
+        }
 
     def listed_at_least(self, count: int) -> bool:
         """Whether `count` media objects are listed (False while there is no bucket yet)."""
