@@ -303,6 +303,36 @@ def snippet(
         store.close()
 
 
+@app.command("edge-config")
+def edge_config(
+    origin: Annotated[
+        str | None,
+        typer.Option("--origin", help="HTTP(S) base URL of the bucket (default: from the config)."),
+    ] = None,
+    port: Annotated[int, typer.Option("--port", help="RTMP port to listen on.")] = 1935,
+    mp3_origin: Annotated[
+        str | None,
+        typer.Option("--mp3-origin", help="HTTP location that remuxes mp3: streams to FLV."),
+    ] = None,
+    prefix: Annotated[
+        Path | None,
+        typer.Option("--prefix", help="Folder for pid, logs and temp files (default: nginx's)."),
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="User of nginx's workers when run as root.")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Print an nginx.conf that serves the streaming bucket over RTMP as CloudFront did."""
+    from pipeline import edgeconfig
+
+    settings = _settings(config)
+    text = edgeconfig.render_config(
+        settings, origin=origin, port=port, mp3_origin=mp3_origin, prefix=prefix, user=user
+    )
+    typer.echo(text, nl=False)
+
+
 def main() -> int:
     """Entry point: run the app and turn every outcome into an exit status."""
     import click

@@ -25,6 +25,7 @@ from pipeline.local.stack import LocalStack
 from .conftest import REPO, SAMPLES, mediapub_command, need, need_edges
 
 UNICODE_NAME = "vidéo ü.mp4"
+COMMANDS = ("publish", "watch", "retry", "local", "edge-config", "status", "render", "snippet")
 
 
 def run(
@@ -228,7 +229,7 @@ def test_version_and_help_on_every_command(tmp_path: Path) -> None:
         [sys.executable, "-m", "pipeline", "--version"], capture_output=True, text=True, check=False
     )
     assert as_module.stdout == version.stdout
-    for command in ("publish", "watch", "retry", "local", "status", "render", "snippet"):
+    for command in COMMANDS:
         done = run([command, "--help"], tmp_path)
         assert done.returncode == 0, command
         assert "Usage: mediapub " + command in " ".join(done.stdout.split())
@@ -236,7 +237,7 @@ def test_version_and_help_on_every_command(tmp_path: Path) -> None:
 
 def test_every_command_is_in_the_readme() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    for command in ("publish", "watch", "retry", "local", "status", "render", "snippet"):
+    for command in COMMANDS:
         assert f"mediapub {command}" in readme, command
 
 

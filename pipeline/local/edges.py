@@ -33,9 +33,11 @@ from types import TracebackType
 from typing import Literal
 from urllib.parse import quote, urlsplit
 
+from pipeline.edgeconfig import DEBIAN_RTMP_MODULE, RtmpServer, nginx_quote, render_rtmp_block
 from pipeline.errors import LocalStackError
 from pipeline.local.cloudfront import EdgeOrigin
 from pipeline.local.ports import LOOPBACK, free_port, port_is_free, wait_for_port
+from pipeline.urls import RTMP_APPLICATION
 
 __all__ = [
     "EDGE_HEADER_VALUE",
@@ -52,9 +54,6 @@ log = logging.getLogger(__name__)
 
 EdgeKind = Literal["rtmp", "web"]
 
-RTMP_APPLICATION = "cfx/st"
-"""The RTMP application CloudFront streaming distributions used; clients send it verbatim."""
-
 EDGE_HEADER_VALUE = "mediapub-local"
 """Value of the `X-Edge` response header every local web edge adds."""
 
@@ -66,9 +65,9 @@ _NGINX_CANDIDATES = (
     Path("/usr/local/nginx/sbin/nginx"),
     Path("/opt/homebrew/bin/nginx"),
 )
-_RTMP_MODULE_NAME = "ngx_rtmp_module.so"
+_RTMP_MODULE_NAME = DEBIAN_RTMP_MODULE.name
 _RTMP_MODULE_CANDIDATES = (
-    Path("/usr/lib/nginx/modules") / _RTMP_MODULE_NAME,
+    DEBIAN_RTMP_MODULE,
     Path("/usr/lib64/nginx/modules") / _RTMP_MODULE_NAME,
     Path("/usr/share/nginx/modules") / _RTMP_MODULE_NAME,
     Path("/usr/local/nginx/modules") / _RTMP_MODULE_NAME,
@@ -132,10 +131,11 @@ class _Edge:
 
 
 def _quote(value: str) -> str:
-    """One nginx config token in double quotes (the tokenizer unescapes only \\\\ and \\")."""
-    if any(char in value for char in "\r\n\0"):
-        raise LocalStackError(f"Cannot write {value!r} into the nginx configuration.")
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """One nginx config token in double quotes."""
+    try:
+        return nginx_quote(value)
+    except ValueError as exc:
+        raise LocalStackError(str(exc)) from None
 
 
 def _comment(value: str) -> str:
@@ -665,17 +665,12 @@ class NginxEdges:
             # Always an rtmp block, even without servers: nginx-rtmp keeps a global pointer to
             # the rtmp configuration, and a reload to a config without the block leaves it
             # pointing into the freed old cycle, so new workers crash (SIGSEGV) in a loop.
-            rtmp_log = path("rtmp_access.log")
-            lines += [
-                "rtmp {",
-                # Without this nginx-rtmp logs to the compiled-in /var/log/nginx/access.log.
-                f"    access_log {_quote(str(rtmp_log))};"
-                if "$" not in str(rtmp_log)
-                else "    access_log off;",
-            ]
-            for dist_id, edge in rtmp_edges:
-                lines += self._render_rtmp(dist_id, edge)
-            lines += ["}", ""]
+            servers = [self._rtmp_server(dist_id, edge) for dist_id, edge in rtmp_edges]
+            try:
+                lines += render_rtmp_block(servers, access_log=str(path("rtmp_access.log")))
+            except ValueError as exc:
+                raise LocalStackError(str(exc)) from None
+            lines.append("")
         access_log = path("access.log")
         access = f"access_log {_quote(str(access_log))};" if "$" not in str(access_log) else ""
         lines += [
@@ -731,26 +726,26 @@ class NginxEdges:
         lines += ["}", ""]
         return "\n".join(lines)
 
-    def _render_rtmp(self, dist_id: str, edge: _Edge) -> list[str]:
+    def _rtmp_server(self, dist_id: str, edge: _Edge) -> RtmpServer:
+        """The RTMP server of a streaming distribution, rendered by the same template as
+        `mediapub edge-config` (`pipeline.edgeconfig.render_rtmp_block`)."""
         origin = _route(edge.origins, "/")
         if origin is None and edge.origins:
             origin = edge.origins[0]
-        lines = [
-            f"    server {{  # streaming distribution {_comment(dist_id)}",
-            f"        listen {LOOPBACK}:{edge.port};",
-            f"        application {RTMP_APPLICATION} {{",
-            "            live off;",
-        ]
+        play: tuple[str, ...] = ()
         if origin is not None:
             prefix = _origin_prefix(origin)
-            urls = [f"http://{self._s3_netloc}{prefix}"]
-            urls += [f"{fallback}{prefix}" for fallback in self._fallback_play]
-            lines += [
-                f"            play {' '.join(_quote(url) for url in urls)};",
-                f"            play_temp_path {_quote(str(self._path('rtmp_tmp')))};",
-            ]
-        lines += ["        }", "    }"]
-        return lines
+            play = (
+                f"http://{self._s3_netloc}{prefix}",
+                *(f"{fallback}{prefix}" for fallback in self._fallback_play),
+            )
+        return RtmpServer(
+            port=edge.port,
+            play=play,
+            temp_path=str(self._path("rtmp_tmp")),
+            address=LOOPBACK,
+            comment=f"streaming distribution {_comment(dist_id)}",
+        )
 
     def _render_web(self, dist_id: str, edge: _Edge) -> list[str]:
         upstream = f"http://{self._s3_netloc}"
