@@ -169,16 +169,7 @@ def ensure_public_policy(s3: Any, bucket: str, prefixes: Iterable[str], manage_b
     from botocore.exceptions import ClientError
 
     if manage_block:
-        with aws_call(f"bucket {bucket} public access block"):
-            s3.put_public_access_block(
-                Bucket=bucket,
-                PublicAccessBlockConfiguration={
-                    "BlockPublicAcls": True,
-                    "IgnorePublicAcls": True,
-                    "BlockPublicPolicy": False,
-                    "RestrictPublicBuckets": False,
-                },
-            )
+        _allow_public_policy(s3, bucket)
     try:
         policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
     except ClientError as exc:
@@ -199,6 +190,30 @@ def ensure_public_policy(s3: Any, bucket: str, prefixes: Iterable[str], manage_b
     }
     with aws_call(f"bucket {bucket} policy", fixes):
         s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+
+
+def _allow_public_policy(s3: Any, bucket: str) -> None:
+    """Turn off BlockPublicPolicy and RestrictPublicBuckets on `bucket`, and nothing else."""
+    from botocore.exceptions import ClientError
+
+    try:
+        reply = s3.get_public_access_block(Bucket=bucket)
+    except ClientError as exc:
+        if client_error_code(exc) == "NoSuchPublicAccessBlockConfiguration":
+            return
+        with aws_call(f"bucket {bucket} public access block"):
+            raise
+    config = dict(reply["PublicAccessBlockConfiguration"])
+    if not (config.get("BlockPublicPolicy") or config.get("RestrictPublicBuckets")):
+        return
+    config.update(BlockPublicPolicy=False, RestrictPublicBuckets=False)
+    with aws_call(f"bucket {bucket} public access block"):
+        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=config)
+    log.warning(
+        "turned off BlockPublicPolicy and RestrictPublicBuckets on bucket %s "
+        "(streaming.manage_public_access_block = true) so that its public-read policy applies",
+        bucket,
+    )
 
 
 # --- objects ---------------------------------------------------------------------------------

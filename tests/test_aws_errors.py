@@ -349,3 +349,40 @@ def test_acl_refusal_switches_to_a_bucket_policy(make_context: Any, tmp_path: Pa
             assert reply.status == 200, url
     # (moto lists buckets anonymously whatever the policy says, so the listing is checked
     # through the policy's statements above: s3:GetObject on mediapub's prefixes only.)
+
+
+def test_manage_public_access_block_turns_off_exactly_two_settings(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    s3, _ = clients()
+    blocked = {
+        "BlockPublicAcls": True,
+        "IgnorePublicAcls": False,
+        "BlockPublicPolicy": True,
+        "RestrictPublicBuckets": True,
+    }
+    with Stubber(s3) as stub:
+        stub.add_response(
+            "get_public_access_block",
+            {"PublicAccessBlockConfiguration": blocked},
+            {"Bucket": "media-bucket"},
+        )
+        stub.add_response(
+            "put_public_access_block",
+            {},
+            {
+                "Bucket": "media-bucket",
+                "PublicAccessBlockConfiguration": {
+                    **blocked,
+                    "BlockPublicPolicy": False,
+                    "RestrictPublicBuckets": False,
+                },
+            },
+        )
+        stub.add_client_error("get_bucket_policy", "NoSuchBucketPolicy", http_status_code=404)
+        stub.add_response("put_bucket_policy", {}, {"Bucket": "media-bucket", "Policy": ANY})
+        with caplog.at_level("WARNING"):
+            storage.ensure_public_policy(s3, "media-bucket", ["media/"], manage_block=True)
+    assert "turned off BlockPublicPolicy and RestrictPublicBuckets on bucket media-bucket" in (
+        caplog.text
+    )
