@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit system-deps venv clean bench-watch
+.PHONY: demo test lint typecheck unit system-deps venv clean bench-watch screenshots
 
 ## demo: install everything, publish sample_media on the embedded local stack, check every URL, serve until Ctrl-C
 demo: system-deps $(STAMP)
@@ -14,14 +14,18 @@ demo: system-deps $(STAMP)
 test: system-deps $(STAMP) lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check pipeline tests bench
-	$(BIN)/ruff format --check pipeline tests bench
+	$(BIN)/ruff check pipeline tests bench scripts
+	$(BIN)/ruff format --check pipeline tests bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -ra $(PYTEST_ARGS)
+
+## screenshots: docs/index.png and docs/player.png from a local-stack publish of sample_media
+screenshots: system-deps $(STAMP)
+	$(BIN)/python scripts/screenshots.py
 
 ## bench-watch: latency from last write to public readability, and idle CPU of the watcher
 bench-watch: system-deps $(STAMP)

@@ -170,7 +170,12 @@ def item_view(info: SiteInfo, item: Item) -> dict[str, Any]:
         "http_url": info.http_url(item.key),
         # What browsers play: the MP4 remux of an FLV when there is one, else the item itself.
         "play_url": info.http_url(item.extras.get("mp4", item.key)),
-        "play_type": "video/mp4" if "mp4" in item.extras else item.content_type,
+        # Browsers skip a source typed video/quicktime although they play H.264/AAC .mov files.
+        "play_type": (
+            "video/mp4"
+            if "mp4" in item.extras or item.content_type == "video/quicktime"
+            else item.content_type
+        ),
         "poster_url": info.http_url(item.extras["poster"]) if "poster" in item.extras else "",
         "hls_url": info.http_url(item.extras["hls"]) if "hls" in item.extras else "",
         "page": f"items/{slug}.html",
@@ -185,7 +190,8 @@ def item_view(info: SiteInfo, item: Item) -> dict[str, Any]:
 
 _MANIFEST_ITEM_KEYS = (
     "source", "bucket", "key", "size", "sha256", "content_type", "stream_name", "rtmp_url",
-    "http_url", "play_url", "poster_url", "hls_url", "page", "embed", "title", "published_at",
+    "http_url", "play_url", "play_type", "poster_url", "hls_url", "page", "embed", "title",
+    "published_at",
 )  # fmt: skip
 
 

@@ -117,7 +117,8 @@ def test_manifest_contract(setup: tuple[Settings, SQLiteStateStore]) -> None:
     assert items["media/audio/tone.mp3"]["rtmp_url"].endswith("/cfx/st/mp3:media/audio/tone")
     assert set(clip) == {
         "source", "bucket", "key", "size", "sha256", "content_type", "stream_name", "rtmp_url",
-        "http_url", "play_url", "poster_url", "hls_url", "page", "embed", "title", "published_at",
+        "http_url", "play_url", "play_type", "poster_url", "hls_url", "page", "embed", "title",
+        "published_at",
     }  # fmt: skip
     assert clip["play_url"] == clip["http_url"] and clip["poster_url"] == clip["hls_url"] == ""
 
