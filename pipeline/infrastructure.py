@@ -85,7 +85,7 @@ def ensure_infrastructure(ctx: Context, *, wait: bool = False) -> Infrastructure
             )
         except RtmpRefused as exc:
             refusal = str(exc)
-            log.warning("%s", refusal)
+            log.info("%s", refusal)  # the caller reports it once
             ctx.store.put_infra(
                 InfraRecord(
                     "rtmp_refusal", exc.code, data={"message": refusal}, updated_at=ctx.now()

@@ -43,11 +43,14 @@ def run(
 
 
 def fetch(url: str) -> tuple[int, bytes, str]:
+    """Status, body and content type; status 0 when nothing answers."""
     try:
         with urllib.request.urlopen(url, timeout=10) as reply:
             return reply.status, reply.read(), reply.headers.get("Content-Type", "")
     except urllib.error.HTTPError as exc:
         return exc.code, b"", ""
+    except (urllib.error.URLError, OSError):
+        return 0, b"", ""
 
 
 def ffprobe_streams(url: str) -> list[str]:
@@ -347,3 +350,43 @@ def test_without_ffmpeg_says_so_once_and_publishes(
     assert fetch(flv["http_url"])[0] == 200
     page = (tmp_path / "site" / flv["page"]).read_text(encoding="utf-8")
     assert "FLV does not play in browsers" in page
+
+
+def test_endpoint_without_rtmp_api_publishes_over_http_and_exits_partial(
+    aws_env: dict[str, str], media: Path, tmp_path: Path
+) -> None:
+    """A plain moto server lacks the streaming-distribution API (a bare 404), as AWS refuses
+    RTMP since 2021: everything else is published, the refusal is explained, exit status 5."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = threading.Event()
+        for _ in range(200):
+            if fetch(f"http://127.0.0.1:{port}/moto-api/")[0] != 0:
+                break
+            deadline.wait(0.05)
+        env = {**aws_env, "MEDIAPUB_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+        done = run(["publish", str(media), "--json"], tmp_path, env)
+        plain = run(["publish", str(media)], tmp_path, env)
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert done.returncode == ExitStatus.PARTIAL, done.stderr
+    result = json.loads(done.stdout)
+    assert {i["action"] for i in result["items"]} == {"uploaded"}
+    assert "retired RTMP (streaming) distributions on 2020-12-31" in result["rtmp_refusal"]
+    assert 'delivery = ["http"]' in result["rtmp_refusal"]
+    manifest = result["manifest"]
+    assert manifest["streaming_distribution"] is None and manifest["download_distribution"]
+    assert all(i["rtmp_url"] == "" and i["http_url"] for i in manifest["items"])
+    assert plain.returncode == ExitStatus.PARTIAL
+    assert plain.stderr.count("retired RTMP (streaming) distributions") == 1
+    assert "Warning: The provider refused to create the streaming distribution (404" in plain.stderr
