@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -368,3 +370,26 @@ def test_hls_plays_when_enabled(make_context: Any, tab: Tab, tmp_path: Path) -> 
         state = plays(page)
         assert state["currentSrc"] == (entry["hls_url"] if native_hls else entry["play_url"])
     tab.assert_clean()
+
+
+def test_pages_play_without_javascript(published: dict[str, Any], chromium: Browser) -> None:
+    """Page scripts off: the basic <video> still plays (the test drives it through the
+    browser's automation channel, which stays available), and the URLs are all there."""
+    context = chromium.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        entry = item(published, "clip")
+        page.goto(site_url(published, entry["page"]), wait_until="load")
+        assert page.locator("input.rtmp-url").input_value() == entry["rtmp_url"]
+        assert page.locator("video.media source").first.get_attribute("src") == entry["play_url"]
+        # wait_for_function needs page scripts; poll the element's state instead.
+        page.evaluate(START)
+        deadline, pause = time.monotonic() + TIMEOUT_MS / 1000, threading.Event()
+        state: dict[str, Any] = page.evaluate(STATE)
+        while state["currentTime"] <= PLAYED_SECONDS and time.monotonic() < deadline:
+            pause.wait(0.1)
+            state = page.evaluate(STATE)
+        assert state["currentTime"] > PLAYED_SECONDS and state["error"] is None, state
+        assert state["currentSrc"] == expected_src(entry) and state["videoWidth"] > 0, state
+    finally:
+        context.close()
