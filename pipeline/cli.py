@@ -114,8 +114,8 @@ def publish(
     ] = False,
 ) -> None:
     """Publish files and folders once: upload, ensure distributions, render the site."""
+    from pipeline import cli_report as output
     from pipeline import publisher, verify
-    from pipeline import report as output
 
     settings = _settings(config)
     if serve and settings.target != "local":
@@ -253,7 +253,7 @@ def local(
 @app.command()
 def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Show every item with its state, URLs, attempts and last error, and the infrastructure."""
-    from pipeline import report as output
+    from pipeline import cli_report as output
     from pipeline.state import open_store
 
     settings = _settings(config)

@@ -1,4 +1,4 @@
-"""How command results look on the terminal: progress bars, tables, JSON. Used by the CLI only."""
+"""How command results look on the terminal: progress bars, tables, JSON. Part of the CLI."""
 
 from __future__ import annotations
 
