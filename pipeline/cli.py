@@ -285,7 +285,7 @@ def render(config: ConfigOption = None) -> None:
 def snippet(
     item: Annotated[str, typer.Argument(help="Item key, source path or title.")],
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="iframe | html | jwplayer | json")
+        str, typer.Option("--format", "-f", help="iframe | html | jwplayer | json | oembed")
     ] = "iframe",
     config: ConfigOption = None,
 ) -> None:

@@ -26,8 +26,8 @@ from pipeline.state import PUBLISHED, InfraRecord, Item, StateStore
 log = logging.getLogger(__name__)
 
 # Top-level names the site uses inside the player bucket (made public, uploaded).
-SITE_PREFIXES = ["index.html", "items/", "embed/", "manifest.json"]
-SNIPPET_FORMATS = ("iframe", "html", "jwplayer", "json")
+SITE_PREFIXES = ["index.html", "items/", "embed/", "oembed/", "manifest.json", "sitemap.xml"]
+SNIPPET_FORMATS = ("iframe", "html", "jwplayer", "json", "oembed")
 EMBED_WIDTH, EMBED_HEIGHT = 640, 360
 
 
@@ -180,6 +180,7 @@ def item_view(info: SiteInfo, item: Item) -> dict[str, Any]:
         "hls_url": info.http_url(item.extras["hls"]) if "hls" in item.extras else "",
         "page": f"items/{slug}.html",
         "embed": f"embed/{slug}.html",
+        "oembed": f"oembed/{slug}.json",
         "title": item.title,
         "published_at": item.published_at,
         "duration": item.probe.get("duration"),
@@ -227,10 +228,35 @@ def manifest(info: SiteInfo, views: Iterable[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def oembed(env: Any, info: SiteInfo, view: dict[str, Any]) -> dict[str, Any]:
+    """The oEmbed 1.0 response for one item: a video (or, for audio, rich) iframe embed."""
+    data: dict[str, Any] = {
+        "version": "1.0",
+        "type": "rich" if view["kind"] == "audio" else "video",
+        "provider_name": info.title,
+        "provider_url": info.site_url("index.html"),
+        "title": view["title"],
+        "html": snippet(env, info, view, "iframe"),
+        "width": EMBED_WIDTH,
+        "height": EMBED_HEIGHT,
+    }
+    if view["poster_url"]:
+        data["thumbnail_url"] = view["poster_url"]
+        width, height = view["width"], view["height"]
+        if width and height:
+            # The poster is scaled as renditions.poster makes it: 640 wide at most, even height.
+            thumb = min(640, int(width))
+            data["thumbnail_width"] = thumb
+            data["thumbnail_height"] = max(2, round(int(height) * thumb / int(width) / 2) * 2)
+    return data
+
+
 def snippet(env: Any, info: SiteInfo, view: dict[str, Any], fmt: str) -> str:
-    """An embed snippet for one item: iframe, html, jwplayer or json."""
+    """An embed snippet for one item: iframe, html, jwplayer, json or oembed."""
     if fmt == "json":
         return json.dumps({k: view[k] for k in _MANIFEST_ITEM_KEYS}, indent=2, ensure_ascii=False)
+    if fmt == "oembed":
+        return json.dumps(oembed(env, info, view), indent=2, ensure_ascii=False)
     template = env.get_template(f"snippets/{fmt}.html")
     return str(
         template.render(
@@ -266,15 +292,31 @@ def render_site(settings: Settings, info: SiteInfo, store: StateStore) -> list[P
     for view in views:
         snippets = {fmt: snippet(env, info, view, fmt) for fmt in SNIPPET_FORMATS}
         pages[view["page"]] = env.get_template("item.html").render(
-            item=view, snippets=snippets, root="../", **common
+            item=view, snippets=snippets, root="../", **common, **absolute_urls(info, view)
         )
         pages[view["embed"]] = env.get_template("embed.html").render(
             item=view, root="../", **common
         )
+        pages[view["oembed"]] = snippets["oembed"] + "\n"
+    pages["sitemap.xml"] = env.get_template("sitemap.xml").render(
+        items=[{**view, **absolute_urls(info, view)} for view in views],
+        index_url=info.site_url("index.html"),
+    )
     pages["manifest.json"] = json.dumps(manifest(info, views), indent=2, ensure_ascii=False) + "\n"
     written = [_write(root, path, text) for path, text in pages.items()]
     _remove_stale(root, set(pages))
     return written
+
+
+def absolute_urls(info: SiteInfo, view: dict[str, Any]) -> dict[str, str]:
+    """The absolute URLs of an item's page, embed page and oEmbed file, for cards and sitemap."""
+    return {
+        "page_url": info.site_url(view["page"]),
+        "embed_url": info.site_url(view["embed"]),
+        "oembed_url": info.site_url(view["oembed"]),
+        "embed_width": str(EMBED_WIDTH),
+        "embed_height": str(EMBED_HEIGHT),
+    }
 
 
 def _write(root: Path, relative: str, text: str) -> Path:
@@ -294,20 +336,23 @@ def _write(root: Path, relative: str, text: str) -> Path:
     return target
 
 
+_ITEM_FOLDERS = (("items", "*.html"), ("embed", "*.html"), ("oembed", "*.json"))
+
+
 def _remove_stale(root: Path, keep: set[str]) -> None:
-    """Remove item and embed pages of items that are no longer published."""
-    for folder in ("items", "embed"):
-        for page in (root / folder).glob("*.html"):
+    """Remove item, embed and oEmbed files of items that are no longer published."""
+    for folder, pattern in _ITEM_FOLDERS:
+        for page in (root / folder).glob(pattern):
             if f"{folder}/{page.name}" not in keep:
                 page.unlink()
 
 
 def site_files(root: Path) -> list[tuple[Path, str]]:
     """(file, key) for every site file to upload to the player bucket."""
-    names = ["index.html", "manifest.json"]
+    names = ["index.html", "manifest.json", "sitemap.xml"]
     files = [(root / n, n) for n in names if (root / n).is_file()]
-    for folder in ("items", "embed"):
-        files += [(p, f"{folder}/{p.name}") for p in sorted((root / folder).glob("*.html"))]
+    for folder, pattern in _ITEM_FOLDERS:
+        files += [(p, f"{folder}/{p.name}") for p in sorted((root / folder).glob(pattern))]
     return files
 
 

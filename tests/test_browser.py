@@ -393,3 +393,27 @@ def test_pages_play_without_javascript(published: dict[str, Any], chromium: Brow
         assert state["currentSrc"] == expected_src(entry) and state["videoWidth"] > 0, state
     finally:
         context.close()
+
+
+def test_oembed_html_plays_in_another_page(published: dict[str, Any], tab: Tab) -> None:
+    """A consumer finds the oEmbed URL on the item page, fetches it from the download edge and
+    pastes its `html` into its own page: the embed page plays there."""
+    entry = item(published, "clip")
+    page = tab.open(site_url(published, entry["page"]))
+    href = page.locator('link[rel="alternate"][type="application/json+oembed"]').get_attribute(
+        "href"
+    )
+    embed = site_url(published, entry["embed"])
+    assert href == embed.replace("/embed/", "/oembed/").removesuffix(".html") + ".json"
+    reply = tab.context.request.get(href)
+    assert reply.status == 200 and reply.headers["content-type"].startswith("application/json")
+    oembed: dict[str, Any] = reply.json()
+    assert (oembed["version"], oembed["type"], oembed["title"]) == ("1.0", "video", entry["title"])
+    assert oembed.get("thumbnail_url", "") == entry["poster_url"]
+    tab.page.set_content(f"<!doctype html><title>Elsewhere</title><p>A post</p>{oembed['html']}")
+    frame = tab.page.frame(url=embed)
+    assert frame is not None, [f.url for f in tab.page.frames]
+    assert frame.evaluate(SCROLL_SIZE) == [oembed["width"], oembed["height"]]
+    state = plays(frame)
+    assert state["currentSrc"] == expected_src(entry)
+    tab.assert_clean()
