@@ -193,10 +193,6 @@ def _bucket(value: Any) -> str:
     return name
 
 
-def _optional_bucket(value: Any) -> str:
-    return _bucket(value) if value != "" else ""
-
-
 def is_hostname(name: str) -> bool:
     """True for a DNS host name such as `media.example.com` (one leading `*.` allowed)."""
     host = name[2:] if name.startswith("*.") else name

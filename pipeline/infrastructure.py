@@ -34,7 +34,6 @@ class Infrastructure:
     access: PublicAccess
     player_key: str
     rtmp_refusal: str = ""
-    crossdomain_domains: list[str] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
 
 
@@ -109,7 +108,6 @@ def ensure_infrastructure(ctx: Context, *, wait: bool = False) -> Infrastructure
         access=access,
         player_key=player_key,
         rtmp_refusal=refusal,
-        crossdomain_domains=domains,
         actions=actions,
     )
 

@@ -428,6 +428,13 @@ def object_key(prefix: str, relpath: str) -> str:
     return key
 
 
+def require_existing(paths: Sequence[Path]) -> None:
+    """InputError for the first path that does not exist (cheap: no folder is walked)."""
+    for given in paths:
+        if not given.exists():
+            raise InputError(f"{given}: no such file or folder. Check the path, or create it.")
+
+
 def collect(paths: Sequence[Path]) -> tuple[list[tuple[Path, Path]], list[str]]:
     """Expand files and folders into (file, root) pairs of media files, plus notes on skips.
 
@@ -454,8 +461,7 @@ def collect(paths: Sequence[Path]) -> tuple[list[tuple[Path, Path]], list[str]]:
             found.append(pair)
 
     for given in paths:
-        if not given.exists():
-            raise InputError(f"{given}: no such file or folder. Check the path, or create it.")
+        require_existing([given])
         if given.is_dir():
             for file in _walk(given, notes):
                 add(file, given)

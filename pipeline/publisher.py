@@ -92,7 +92,7 @@ def inspect(ctx: Context, path: Path, root: Path) -> Candidate:
 
 def check_paths(paths: Sequence[Path]) -> None:
     """Fail fast, before any network call, when a path given does not exist."""
-    media.collect(paths)
+    media.require_existing(paths)
 
 
 def publish(ctx: Context, paths: Sequence[Path], *, wait: bool = False) -> PublishResult:

@@ -368,7 +368,7 @@ class WatchService:
         render_delay: float = 1.0,
         tick: float = 0.1,
         intake: Intake | None = None,
-        work_queue: MemoryQueue | None = None,
+        work_queue: WorkQueue | None = None,
     ) -> None:
         settings = ctx.settings.watch
         self.ctx = ctx

@@ -22,21 +22,22 @@ SAMPLES = REPO / "sample_media"
 REQUIRED = bool(os.environ.get("CI"))
 
 
+def unavailable(message: str) -> None:
+    """A tool the test needs is missing: a failure in CI, a skip elsewhere."""
+    if REQUIRED:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def need(*tools: str) -> None:
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
-        message = f"needs {', '.join(missing)} (bash scripts/install-system-deps)"
-        if REQUIRED:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"needs {', '.join(missing)} (bash scripts/install-system-deps)")
 
 
 def need_edges(stack: LocalStack) -> None:
     if not stack.rtmp_available:
-        message = "needs nginx with the RTMP module (bash scripts/install-system-deps)"
-        if REQUIRED:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("needs nginx with the RTMP module (bash scripts/install-system-deps)")
 
 
 def mediapub_command() -> list[str]:

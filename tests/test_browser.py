@@ -25,7 +25,7 @@ from pipeline.context import build_context
 from pipeline.local.stack import LocalStack
 from pipeline.site import EMBED_HEIGHT, EMBED_WIDTH
 
-from .conftest import REQUIRED, SAMPLES, need, settings_for, unique
+from .conftest import SAMPLES, need, settings_for, unavailable, unique
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Frame, Page, Response
@@ -97,18 +97,12 @@ def need_browser() -> None:
     if not os.access(CHROMIUM, os.X_OK):
         missing.append(f"{CHROMIUM} (apt-get install chromium)")
     if missing:
-        message = f"needs {', '.join(missing)}"
-        if REQUIRED:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"needs {', '.join(missing)}")
 
 
 def need_http_edge(stack: LocalStack) -> None:
     if not stack.http_available:
-        message = "needs nginx for the local HTTP edge (bash scripts/install-system-deps)"
-        if REQUIRED:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("needs nginx for the local HTTP edge (bash scripts/install-system-deps)")
 
 
 def copy_media(folder: Path) -> Path:

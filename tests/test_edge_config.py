@@ -32,7 +32,7 @@ from pipeline.local.edges import NginxEdges, find_nginx
 from pipeline.local.ports import free_port, wait_for_port
 from pipeline.local.stack import LocalStack
 
-from .conftest import REQUIRED, SAMPLES, mediapub_command, need, unique
+from .conftest import SAMPLES, mediapub_command, need, unavailable, unique
 
 FFPROBE = ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "json"]
 FFPROBE_TIMEOUT = 30
@@ -50,10 +50,7 @@ def _nginx() -> str:
     if not DEBIAN_RTMP_MODULE.is_file():
         missing.append(f"libnginx-mod-rtmp ({DEBIAN_RTMP_MODULE})")
     if missing or nginx is None:
-        message = f"needs {', '.join(missing)} (bash scripts/install-system-deps)"
-        if REQUIRED:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(f"needs {', '.join(missing)} (bash scripts/install-system-deps)")
     return nginx
 
 

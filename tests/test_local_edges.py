@@ -29,6 +29,8 @@ from pipeline.local.cloudfront import EdgeOrigin
 from pipeline.local.edges import NginxEdges, find_nginx, find_rtmp_module
 from pipeline.local.ports import free_port, port_is_free, wait_for_port
 
+from .conftest import unavailable
+
 BUCKET = "edge-media"
 OTHER_BUCKET = "edge-other"
 FFPROBE_TIMEOUT = 20
@@ -37,10 +39,7 @@ FFPROBE_TIMEOUT = 20
 def _require(what: str, present: bool) -> None:
     if present:
         return
-    message = f"{what} is not installed (apt-get install nginx libnginx-mod-rtmp ffmpeg)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    unavailable(f"{what} is not installed (apt-get install nginx libnginx-mod-rtmp ffmpeg)")
 
 
 def _require_nginx() -> None:
