@@ -83,7 +83,9 @@ def watch(make_context: Any, tmp_path: Path) -> Iterator[Callable[..., Running]]
     yield start
     for running in started:
         running.service.stop()
-        running.thread.join(30)
+        # The final site render of a big burst can take a while; the store closes only after.
+        running.thread.join(180)
+        assert not running.thread.is_alive(), "the watch service did not stop"
 
 
 def public_bytes(running: Running, key: str) -> bytes:
