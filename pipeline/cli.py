@@ -6,10 +6,10 @@ exit statuses.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import threading
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,6 +56,8 @@ def root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
 ) -> None:
     """mediapub: publish media files and render RTMP and HTTP URLs into a player site."""
+    import logging
+
     _state["debug"] = debug or bool(os.environ.get("MEDIAPUB_DEBUG"))
     level = logging.DEBUG if _state["debug"] else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
@@ -177,6 +179,8 @@ def watch(
 
 def _log_state_changes() -> None:
     """The watcher's one line per item state change, with a timestamp, on stderr."""
+    import logging
+
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     watcher_log = logging.getLogger("pipeline.watcher")
@@ -335,8 +339,8 @@ def edge_config(
 
 def main() -> int:
     """Entry point: run the app and turn every outcome into an exit status."""
-    import click
-
+    if len(sys.argv) < 2 or "--help" in sys.argv[1:]:
+        _load_help_formatter()
     try:
         code = app(prog_name="mediapub", standalone_mode=False)
     except PipelineError as exc:
@@ -344,18 +348,72 @@ def main() -> int:
         if _state["debug"]:
             raise
         return int(exc.exit_status)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         _err("Interrupted.")
         return int(ExitStatus.INTERRUPTED)
-    except click.ClickException as exc:
+    except _click_exception() as exc:
         exc.show()
         return int(ExitStatus.USAGE)
     except KeyboardInterrupt:
         _err("Interrupted.")
         return int(ExitStatus.INTERRUPTED)
     return code if isinstance(code, int) else int(ExitStatus.OK)
+
+
+def _click_exception() -> Any:
+    """The base of typer's usage errors, from typer's own copy of click or from click itself."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # older typer versions use click directly
+        from click import exceptions  # type: ignore[no-redef]
+    return exceptions.ClickException
+
+
+def _load_help_formatter() -> None:
+    """Import typer's rich help formatter without rich's Markdown and Traceback modules.
+
+    `typer.rich_utils` imports `rich.markdown` (markdown-it) and `rich.traceback` (pygments) at
+    the top, which is half the time of `mediapub --help`, yet needs them only for Markdown help
+    text and pretty tracebacks, both off here. While it is imported, stand-ins that load the
+    real class on first use take those modules' places; the real modules stay importable.
+    """
+    if "typer.rich_utils" in sys.modules:
+        return
+    deferred = {"rich.markdown": "Markdown", "rich.traceback": "Traceback"}
+    if any(name in sys.modules for name in deferred):
+        return
+    for module_name, class_name in deferred.items():
+        stand_in = types.ModuleType(module_name)
+        setattr(stand_in, class_name, _deferred_class(module_name, class_name))
+        sys.modules[module_name] = stand_in
+    try:
+        import typer.rich_utils  # noqa: F401
+    finally:
+        for module_name in deferred:
+            del sys.modules[module_name]
+
+
+class _Deferred(type):
+    """A stand-in class: calling it or reading its attributes loads the real class."""
+
+    module_name: str
+
+    def real(cls) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(cls.module_name), cls.__name__)
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return cls.real()(*args, **kwargs)
+
+    def __getattr__(cls, name: str) -> Any:
+        return getattr(cls.real(), name)
+
+
+def _deferred_class(module_name: str, class_name: str) -> type:
+    return _Deferred(class_name, (), {"module_name": module_name})
 
 
 def run() -> None:
