@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from pipeline import __version__
+from pipeline.cli_distributions import distributions_app, sign
 from pipeline.errors import ExitStatus, InputError, PipelineError
 
 app = typer.Typer(
@@ -305,6 +306,10 @@ def snippet(
         typer.echo(site.snippet_for(settings, store, item, fmt))
     finally:
         store.close()
+
+
+app.add_typer(distributions_app, name="distributions")
+app.command()(sign)
 
 
 @app.command("edge-config")

@@ -50,6 +50,8 @@ class SigningSettings:
     key_pair_id: str = ""
     private_key_file: str = ""
     expires: str = "24h"
+    ip_range: str = ""  # a custom policy allowing only this CIDR range
+    start: str = ""  # a custom policy valid only from this ISO 8601 time
 
 
 @dataclass(frozen=True)
@@ -266,6 +268,30 @@ def _polling(value: Any) -> str:
     raise _Invalid('true, false or "auto"')
 
 
+def _cidr(value: Any) -> str:
+    import ipaddress
+
+    text = _string(value)
+    if text:
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise _Invalid('an IP range like "192.0.2.0/24" (or one address)') from None
+    return text
+
+
+def _timestamp(value: Any) -> str:
+    from datetime import datetime
+
+    text = value.isoformat() if hasattr(value, "isoformat") else _string(value)
+    if text:
+        try:
+            datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise _Invalid('an ISO 8601 time like "2026-12-01T09:00:00Z"') from None
+    return text
+
+
 def _duration(value: Any) -> str:
     text = _string(value)
     if not re.fullmatch(r"\d+[smhd]", text):
@@ -295,7 +321,13 @@ _SCHEMA: dict[str, dict[str, Checker]] = {
         "private": _boolean,
     },
     "streaming.logging": {"enabled": _boolean, "bucket": _string, "prefix": _string},
-    "signing": {"key_pair_id": _string, "private_key_file": _string, "expires": _duration},
+    "signing": {
+        "key_pair_id": _string,
+        "private_key_file": _string,
+        "expires": _duration,
+        "ip_range": _cidr,
+        "start": _timestamp,
+    },
     "player": {"bucket": _bucket, "path": _string, "https": _boolean},
     "crossdomain": {"allow": _crossdomain_allow},
     "site": {"title": _string, "upload": _boolean, "templates": _string},
@@ -476,7 +508,7 @@ def _build(
         site_dir=(base / top.get("site_dir", "site")).resolve(),
         state_dir=(base / top.get("state_dir", ".mediapub")).resolve(),
         streaming=streaming,
-        signing=_section(SigningSettings, checked, "signing"),
+        signing=_resolve_signing(_section(SigningSettings, checked, "signing"), base),
         player=_resolve_player(_section(PlayerSettings, checked, "player"), base),
         crossdomain=_section(CrossdomainSettings, checked, "crossdomain"),
         site=_section(SiteSettings, checked, "site"),
@@ -495,6 +527,13 @@ def _resolve_watch(watch: WatchSettings, base: Path) -> WatchSettings:
     folder = (base / Path(watch.folder).expanduser()).resolve()
     archive = (folder / Path(watch.archive_dir).expanduser()).resolve() if watch.archive_dir else ""
     return dataclasses.replace(watch, folder=str(folder), archive_dir=str(archive))
+
+
+def _resolve_signing(signing: SigningSettings, base: Path) -> SigningSettings:
+    if not signing.private_key_file:
+        return signing
+    path = (base / Path(signing.private_key_file).expanduser()).resolve()
+    return dataclasses.replace(signing, private_key_file=str(path))
 
 
 def _resolve_player(player: PlayerSettings, base: Path) -> PlayerSettings:
@@ -534,6 +573,10 @@ def _cross_check(settings: Settings) -> None:
             "streaming.private: true needs signing.key_pair_id and signing.private_key_file; "
             "got none. Fix: set both in [signing], or set streaming.private = false."
         )
+    if settings.streaming.private:
+        from pipeline.signing import load_private_key
+
+        load_private_key(settings.signing.private_key_file)
     if settings.target == "local" and settings.endpoint_url:
         raise ConfigError(
             "endpoint_url: the local target starts its own endpoint; got "

@@ -51,6 +51,22 @@ def ensure_infrastructure(ctx: Context, *, wait: bool = False) -> Infrastructure
     for bucket in access.prefixes:
         access.prepare(bucket)
 
+    _media_access(ctx, access, actions)
+
+    # Private streaming: the distributions read the media through an origin access identity.
+    identity = ""
+    if settings.streaming.private:
+        ctx.progress.step("origin access identity")
+        record = ctx.store.get_infra("origin_identity")
+        oai = distributions.ensure_origin_identity(
+            ctx.cloudfront, streaming_bucket, record.resource_id if record else ""
+        )
+        identity = oai.id
+        ctx.store.put_infra(InfraRecord("origin_identity", oai.id, updated_at=ctx.now()))
+        storage.grant_private_read(
+            ctx.s3, streaming_bucket, settings.streaming.prefix, oai.principal
+        )
+
     # Player files, then the download distribution that serves them (and the media over HTTP).
     ctx.progress.step("player files")
     player_key = _upload_player(ctx, access, actions)
@@ -58,10 +74,9 @@ def ensure_infrastructure(ctx: Context, *, wait: bool = False) -> Infrastructure
     ctx.progress.step("download distribution")
     record = ctx.store.get_infra("download_distribution")
     download = distributions.ensure_download(
-        ctx.cloudfront, settings, record.resource_id if record else ""
+        ctx.cloudfront, settings, record.resource_id if record else "", identity
     )
-    if download.created:
-        actions.append(f"created download distribution {download.id}")
+    actions += _distribution_actions(download)
     _record_distribution(ctx, "download_distribution", download)
 
     # crossdomain.xml at the root of the streaming bucket.
@@ -80,7 +95,7 @@ def ensure_infrastructure(ctx: Context, *, wait: bool = False) -> Infrastructure
         record = ctx.store.get_infra("streaming_distribution")
         try:
             streaming = distributions.ensure_streaming(
-                ctx.cloudfront, settings, record.resource_id if record else ""
+                ctx.cloudfront, settings, record.resource_id if record else "", identity
             )
         except RtmpRefused as exc:
             refusal = str(exc)
@@ -91,16 +106,17 @@ def ensure_infrastructure(ctx: Context, *, wait: bool = False) -> Infrastructure
                 )
             )
         else:
-            if streaming.created:
-                actions.append(f"created streaming distribution {streaming.id}")
+            actions += _distribution_actions(streaming)
             _record_distribution(ctx, "streaming_distribution", streaming)
 
     if wait:
         for info in (download, streaming):
             if info is not None and info.status != "Deployed":
                 ctx.progress.step(f"waiting for {info.kind} distribution {info.id}")
-                distributions.wait_deployed(ctx.cloudfront, info, delay=_wait_delay(ctx))
-                info.status = "Deployed"
+                deployed = distributions.wait_deployed(
+                    ctx.cloudfront, info, interval=wait_interval(ctx)
+                )
+                info.status = deployed.status
                 _record_distribution(ctx, f"{info.kind}_distribution", info)
     return Infrastructure(
         download=download,
@@ -112,8 +128,32 @@ def ensure_infrastructure(ctx: Context, *, wait: bool = False) -> Infrastructure
     )
 
 
-def _wait_delay(ctx: Context) -> int:
-    return 1 if ctx.is_local else 60
+def _media_access(ctx: Context, access: PublicAccess, actions: list[str]) -> None:
+    """When streaming.private changes, the ACLs of media already published follow (the
+    bucket policy is set by `PublicAccess` and the origin access identity grant)."""
+    streaming = ctx.settings.streaming
+    wanted = "private" if streaming.private else "public"
+    record = ctx.store.get_infra("media_access")
+    previous = record.resource_id if record else "public"
+    if previous != wanted and access.acl(streaming.bucket):
+        count = storage.set_prefix_acl(
+            ctx.s3, streaming.bucket, streaming.prefix, public=not streaming.private
+        )
+        actions.append(f"made {count} media objects in s3://{streaming.bucket} {wanted}")
+    if record is None or record.resource_id != wanted:
+        ctx.store.put_infra(InfraRecord("media_access", wanted, updated_at=ctx.now()))
+
+
+def wait_interval(ctx: Context) -> float:
+    """Seconds between status polls: CloudFront deploys in minutes, the local stack in
+    seconds."""
+    return 0.5 if ctx.is_local else 20.0
+
+
+def _distribution_actions(info: DistributionInfo) -> list[str]:
+    if info.created:
+        return [f"created {info.kind} distribution {info.id}"]
+    return [f"updated {info.kind} distribution {info.id}: {change}" for change in info.changes]
 
 
 def _host(domain: str) -> str:
@@ -133,7 +173,11 @@ class PublicAccess:
     def __init__(self, ctx: Context) -> None:
         settings = ctx.settings
         self.ctx = ctx
-        media = [settings.streaming.prefix, storage.CROSSDOMAIN_KEY]
+        self.private_prefix = settings.streaming.prefix if settings.streaming.private else None
+        self.private_bucket = settings.streaming.bucket
+        media = [storage.CROSSDOMAIN_KEY]
+        if self.private_prefix is None:
+            media.insert(0, settings.streaming.prefix)
         player = [PLAYER_PREFIX, *SITE_PREFIXES]
         self.prefixes: dict[str, list[str]] = {settings.streaming.bucket: media}
         self.prefixes.setdefault(settings.player.bucket, [])
@@ -147,7 +191,14 @@ class PublicAccess:
         )
         if mode == "policy":
             self._policy(bucket)
+        elif self.private_prefix is not None and bucket == self.private_bucket:
+            storage.revoke_public_read(self.ctx.s3, bucket, self.private_prefix)
         self._acl[bucket] = mode == "acl"
+
+    def is_private(self, bucket: str, key: str) -> bool:
+        """Private streaming media: readable only through the distributions."""
+        prefix = self.private_prefix
+        return prefix is not None and bucket == self.private_bucket and key.startswith(prefix)
 
     def _policy(self, bucket: str) -> None:
         settings = self.ctx.settings.streaming
@@ -158,8 +209,11 @@ class PublicAccess:
     def acl(self, bucket: str) -> bool:
         return self._acl.get(bucket, False)
 
-    def put(self, bucket: str, write: Callable[[bool], T]) -> T:
-        """Run `write(acl)`; on an ACL refusal in auto mode, switch to the policy, run again."""
+    def put(self, bucket: str, write: Callable[[bool], T], key: str = "") -> T:
+        """Run `write(acl)`; on an ACL refusal in auto mode, switch to the policy, run again.
+        Private streaming media is written without the public ACL."""
+        if self.is_private(bucket, key):
+            return write(False)
         acl = self.acl(bucket)
         try:
             return write(acl)

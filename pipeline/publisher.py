@@ -297,6 +297,7 @@ def _publicly_upload(
         lambda acl: storage.upload_file(
             ctx.s3, dataclasses.replace(upload, public_acl=acl), callback
         ),
+        upload.key,
     )
 
 

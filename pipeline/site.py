@@ -21,6 +21,7 @@ from typing import Any
 from pipeline import urls
 from pipeline.config import Settings
 from pipeline.errors import InputError
+from pipeline.signing import UrlSigner, flash_escaped
 from pipeline.state import PUBLISHED, InfraRecord, Item, StateStore
 
 log = logging.getLogger(__name__)
@@ -100,11 +101,22 @@ class SiteInfo:
     title: str = "Media"
     delivery: tuple[str, ...] = ("rtmp", "http")
     warnings: list[str] = field(default_factory=list)
+    # Private streaming: URLs of keys under `private_prefix` are signed by `signer`.
+    signer: UrlSigner | None = None
+    private_prefix: str = ""
 
     @classmethod
     def from_store(
-        cls, settings: Settings, store: StateStore, endpoint_url: str | None
+        cls,
+        settings: Settings,
+        store: StateStore,
+        endpoint_url: str | None,
+        signer: UrlSigner | None = None,
     ) -> SiteInfo:
+        """`signer`: the one to sign private URLs with (default: a fresh one from the
+        settings when streaming.private is on)."""
+        if settings.streaming.private and signer is None:
+            signer = UrlSigner.from_settings(settings)
         download = store.get_infra("download_distribution")
         streaming = store.get_infra("streaming_distribution") if settings.rtmp else None
         refusal = store.get_infra("rtmp_refusal") if settings.rtmp else None
@@ -122,6 +134,8 @@ class SiteInfo:
             https=bool(download.data.get("https", settings.player.https)) if download else False,
             title=settings.site.title,
             delivery=settings.delivery,
+            signer=signer if settings.streaming.private else None,
+            private_prefix=settings.streaming.prefix,
         )
 
     @property
@@ -143,10 +157,29 @@ class SiteInfo:
         return urls.site_url(self.download_domain, path, self.https) if self.download else ""
 
     def http_url(self, key: str) -> str:
-        return urls.http_url(self.download_domain, key, self.https) if self.download else ""
+        if not self.download:
+            return ""
+        url = urls.http_url(self.download_domain, key, self.https)
+        if self.signer is not None and key.startswith(self.private_prefix):
+            return self.signer.sign(url)
+        return url
+
+    def rtmp_stream(self, stream_name: str) -> str:
+        """The URL-encoded stream name, signed for private streaming."""
+        stream = urls.rtmp_stream(stream_name)
+        return self.signer.sign_stream(stream) if self.signer is not None else stream
 
     def rtmp_url(self, stream_name: str) -> str:
-        return urls.rtmp_url(self.rtmp_domain, stream_name) if self.rtmp_domain else ""
+        if not self.rtmp_domain:
+            return ""
+        return f"{urls.rtmp_streamer(self.rtmp_domain)}/{self.rtmp_stream(stream_name)}"
+
+    @property
+    def expires_at(self) -> str:
+        """When signed URLs stop working (ISO 8601, UTC), or "" when nothing is signed."""
+        if self.signer is None:
+            return ""
+        return self.signer.expires_at.isoformat().replace("+00:00", "Z")
 
     def crossdomain_url(self) -> str:
         return self.site_url("crossdomain.xml")
@@ -156,6 +189,7 @@ def item_view(info: SiteInfo, item: Item) -> dict[str, Any]:
     """One item as the manifest and the templates see it."""
     slug = item_slug(item.key)
     rtmp = info.rtmp_url(item.stream_name)
+    stream = info.rtmp_stream(item.stream_name)
     return {
         "source": item.source,
         "bucket": item.bucket,
@@ -165,8 +199,11 @@ def item_view(info: SiteInfo, item: Item) -> dict[str, Any]:
         "content_type": item.content_type,
         "kind": item.kind,
         "stream_name": item.stream_name,
-        "rtmp_stream": urls.rtmp_stream(item.stream_name),
+        "rtmp_stream": stream,
+        # Flash-era players take a signed stream name escaped once more.
+        "rtmp_stream_escaped": flash_escaped(stream) if info.signer is not None else stream,
         "rtmp_url": rtmp,
+        "expires_at": info.expires_at,
         "http_url": info.http_url(item.key),
         # What browsers play: the MP4 remux of an FLV when there is one, else the item itself.
         "play_url": info.http_url(item.extras.get("mp4", item.key)),
@@ -177,7 +214,12 @@ def item_view(info: SiteInfo, item: Item) -> dict[str, Any]:
             else item.content_type
         ),
         "poster_url": info.http_url(item.extras["poster"]) if "poster" in item.extras else "",
-        "hls_url": info.http_url(item.extras["hls"]) if "hls" in item.extras else "",
+        # A signed playlist does not sign its segments, so private items offer no HLS.
+        "hls_url": (
+            info.http_url(item.extras["hls"])
+            if "hls" in item.extras and info.signer is None
+            else ""
+        ),
         "page": f"items/{slug}.html",
         "embed": f"embed/{slug}.html",
         "oembed": f"oembed/{slug}.json",
@@ -194,6 +236,15 @@ _MANIFEST_ITEM_KEYS = (
     "http_url", "play_url", "play_type", "poster_url", "hls_url", "page", "embed", "title",
     "published_at",
 )  # fmt: skip
+
+
+def manifest_item(view: dict[str, Any]) -> dict[str, Any]:
+    """An item as manifest.json and the json snippet give it; signed items say when their
+    URLs expire."""
+    item = {k: view[k] for k in _MANIFEST_ITEM_KEYS}
+    if view.get("expires_at"):
+        item["expires_at"] = view["expires_at"]
+    return item
 
 
 def manifest(info: SiteInfo, views: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -224,7 +275,7 @@ def manifest(info: SiteInfo, views: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "crossdomain_url": info.crossdomain_url(),
         "player_url": info.site_url(info.player_key),
         "index_url": info.site_url("index.html"),
-        "items": [{k: view[k] for k in _MANIFEST_ITEM_KEYS} for view in views],
+        "items": [manifest_item(view) for view in views],
     }
 
 
@@ -254,7 +305,7 @@ def oembed(env: Any, info: SiteInfo, view: dict[str, Any]) -> dict[str, Any]:
 def snippet(env: Any, info: SiteInfo, view: dict[str, Any], fmt: str) -> str:
     """An embed snippet for one item: iframe, html, jwplayer, json or oembed."""
     if fmt == "json":
-        return json.dumps({k: view[k] for k in _MANIFEST_ITEM_KEYS}, indent=2, ensure_ascii=False)
+        return json.dumps(manifest_item(view), indent=2, ensure_ascii=False)
     if fmt == "oembed":
         return json.dumps(oembed(env, info, view), indent=2, ensure_ascii=False)
     template = env.get_template(f"snippets/{fmt}.html")

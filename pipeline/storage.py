@@ -166,10 +166,55 @@ def public_read_statement(bucket: str, prefix: str) -> dict[str, Any]:
 
 def ensure_public_policy(s3: Any, bucket: str, prefixes: Iterable[str], manage_block: bool) -> None:
     """Grant public GET on `prefixes` through the bucket policy, keeping other statements."""
-    from botocore.exceptions import ClientError
-
     if manage_block:
         _allow_public_policy(s3, bucket)
+    fixes = {
+        "AccessDenied": f"Block Public Access on bucket {bucket} forbids public policies. Turn "
+        "off BlockPublicPolicy and RestrictPublicBuckets for it, or set "
+        "streaming.manage_public_access_block = true to let mediapub do it."
+    }
+    _edit_policy(s3, bucket, [public_read_statement(bucket, p) for p in prefixes], (), fixes)
+
+
+def grant_private_read(s3: Any, bucket: str, prefix: str, principal: str) -> None:
+    """Let the CloudFront origin access identity `principal` (and nobody else) GET the
+    objects under `prefix`; take away a public grant of the same prefix."""
+    statement = {
+        "Sid": public_read_statement(bucket, prefix)["Sid"].replace("public", "distribution"),
+        "Effect": "Allow",
+        "Principal": {"AWS": principal},
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{bucket}/{prefix}*",
+    }
+    _edit_policy(s3, bucket, [statement], [public_read_statement(bucket, prefix)["Sid"]])
+
+
+def revoke_public_read(s3: Any, bucket: str, prefix: str) -> None:
+    """Remove mediapub's public-read statement for `prefix`, if the policy has one."""
+    _edit_policy(s3, bucket, [], [public_read_statement(bucket, prefix)["Sid"]])
+
+
+def set_prefix_acl(s3: Any, bucket: str, prefix: str, public: bool) -> int:
+    """Set the ACL of every object under `prefix` (when media turns private or public)."""
+    acl = "public-read" if public else "private"
+    keys = list_keys(s3, bucket, prefix)
+    for key in keys:
+        with aws_call(f"s3://{bucket}/{key} ACL"):
+            s3.put_object_acl(Bucket=bucket, Key=key, ACL=acl)
+    return len(keys)
+
+
+def _edit_policy(
+    s3: Any,
+    bucket: str,
+    add: list[dict[str, Any]],
+    drop_sids: Iterable[str],
+    fixes: dict[str, str] | None = None,
+) -> None:
+    """Put `add` into the bucket policy and take out `drop_sids`, keeping other statements;
+    no call when the policy already is that way."""
+    from botocore.exceptions import ClientError
+
     try:
         policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
     except ClientError as exc:
@@ -177,19 +222,17 @@ def ensure_public_policy(s3: Any, bucket: str, prefixes: Iterable[str], manage_b
             with aws_call(f"bucket {bucket} policy"):
                 raise
         policy = {"Version": "2012-10-17", "Statement": []}
-    wanted = [public_read_statement(bucket, p) for p in prefixes]
-    ids = {s["Sid"] for s in wanted}
-    current = [s for s in policy.get("Statement", []) if s.get("Sid") not in ids]
-    if all(s in policy.get("Statement", []) for s in wanted):
+    statements = policy.get("Statement", [])
+    replaced = {s["Sid"] for s in add} | set(drop_sids)
+    kept = [s for s in statements if s.get("Sid") not in replaced]
+    if all(s in statements for s in add) and len(kept) + len(add) == len(statements):
         return
-    policy["Statement"] = current + wanted
-    fixes = {
-        "AccessDenied": f"Block Public Access on bucket {bucket} forbids public policies. Turn "
-        "off BlockPublicPolicy and RestrictPublicBuckets for it, or set "
-        "streaming.manage_public_access_block = true to let mediapub do it."
-    }
+    policy["Statement"] = kept + add
     with aws_call(f"bucket {bucket} policy", fixes):
-        s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+        if policy["Statement"]:
+            s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+        else:
+            s3.delete_bucket_policy(Bucket=bucket)
 
 
 def _allow_public_policy(s3: Any, bucket: str) -> None:

@@ -221,8 +221,15 @@ def test_caller_reference_already_exists_leads_to_the_existing_one() -> None:
             {"Id": "EMINE"},
         )
         stub.add_response("get_streaming_distribution", full("EMINE"), {"Id": "EMINE"})
+        # It is converged on the config: read, nothing differs, so no update.
+        stub.add_response(
+            "get_streaming_distribution_config",
+            {"StreamingDistributionConfig": config, "ETag": "E1"},
+            {"Id": "EMINE"},
+        )
+        stub.add_response("get_streaming_distribution", full("EMINE"), {"Id": "EMINE"})
         found = distributions.ensure_streaming(cloudfront, settings)
-    assert (found.id, found.created) == ("EMINE", False)
+    assert (found.id, found.created, found.changes) == ("EMINE", False, [])
 
 
 def test_older_api_returning_the_original_distribution() -> None:

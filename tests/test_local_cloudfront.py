@@ -576,12 +576,14 @@ def test_registry_gives_web_distribution_its_domain(
     got = client.get_distribution(Id=dist["Id"])
     assert got["Distribution"]["DomainName"] == "127.0.0.1:20000"
 
+    disabled = {**web_config(comment="v2"), "Enabled": False}
     updated = client.update_distribution(
-        Id=dist["Id"], IfMatch=created["ETag"], DistributionConfig=web_config(comment="v2")
+        Id=dist["Id"], IfMatch=created["ETag"], DistributionConfig=disabled
     )
     assert registry.calls == [assign_call, assign_call]
     assert updated["Distribution"]["DomainName"] == "127.0.0.1:20000"
     assert updated["Distribution"]["DistributionConfig"]["Comment"] == "v2"
+    assert updated["ETag"] != created["ETag"]
 
     client.delete_distribution(Id=dist["Id"], IfMatch=updated["ETag"])
     assert registry.calls == [assign_call, assign_call, ("release", dist["Id"])]

@@ -41,6 +41,7 @@ from moto.cloudfront import urls as _moto_cloudfront_urls
 from moto.cloudfront.responses import CloudFrontResponse
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult, EmptyResult
+from moto.moto_api import state_manager
 
 logger = logging.getLogger(__name__)
 
@@ -67,9 +68,18 @@ STREAMING_URL_PATHS: Final = (
     "{0}/" + API_VERSION + "/streaming-distribution$",
     "{0}/" + API_VERSION + "/streaming-distribution/(?P<distribution_id>[^/]+)$",
     "{0}/" + API_VERSION + "/streaming-distribution/(?P<distribution_id>[^/]+)/config$",
+    "{0}/" + API_VERSION + "/origin-access-identity/cloudfront$",
+    "{0}/" + API_VERSION + "/origin-access-identity/cloudfront/(?P<identity_id>[^/]+)$",
+    "{0}/" + API_VERSION + "/origin-access-identity/cloudfront/(?P<identity_id>[^/]+)/config$",
+)
+_OAI_LOCATION_PREFIX: Final = (
+    f"https://cloudfront.amazonaws.com/{API_VERSION}/origin-access-identity/cloudfront/"
 )
 _LOCATION_PREFIX: Final = f"https://cloudfront.amazonaws.com/{API_VERSION}/streaming-distribution/"
 _DEFAULT_MAX_ITEMS: Final = 100
+_WEB_MODEL: Final = "cloudfront::distribution"
+# Attribute set on moto's Distribution objects: the time.monotonic() value it is Deployed from.
+_WEB_DEPLOYED_AT: Final = "_mediapub_deployed_at"
 # Attribute set on moto's CloudFrontBackend to detect that moto has reset it since.
 _MOTO_BACKEND_MARKER: Final = "_mediapub_streaming_backend"
 
@@ -148,6 +158,8 @@ def install(registry: EdgeRegistry | None = None, deploy_seconds: float = 0.0) -
             url_paths[pattern] = handler
         _settings.registry = registry
         _settings.deploy_seconds = float(deploy_seconds)
+        # Web distribution status is driven here (see _start_deploying), not by moto's clock.
+        state_manager.set_transition(_WEB_MODEL, {"progression": "manual", "times": 2**31})
     logger.debug(
         "CloudFront streaming API installed in moto (registry=%r, deploy_seconds=%s)",
         registry,
@@ -158,7 +170,7 @@ def install(registry: EdgeRegistry | None = None, deploy_seconds: float = 0.0) -
 def configure(*, deploy_seconds: float | None = None) -> None:
     """Change settings after :func:`install`.
 
-    ``deploy_seconds``: how long a created or updated streaming distribution reports
+    ``deploy_seconds``: how long a created or updated distribution (streaming or web) reports
     ``InProgress`` before ``Deployed`` (0 means ``Deployed`` at once).  Applies to
     distributions created or updated from now on.
     """
@@ -437,6 +449,7 @@ class StreamingDistributionBackend:
         self.account_id = account_id
         self.partition = partition
         self.distributions: dict[str, StreamingDistribution] = {}
+        self.identities: dict[str, OriginAccessIdentity] = {}
         self._lock = threading.RLock()
 
     def _arn(self, dist_id: str) -> str:
@@ -537,15 +550,82 @@ class StreamingDistributionBackend:
         with self._lock:
             dist = self.get(dist_id)
             _check_if_match(if_match, dist.etag)
-            if dist.enabled:
+            if dist.enabled or dist.status != "Deployed":
                 raise CloudFrontError(
                     "StreamingDistributionNotDisabled",
-                    f"The streaming distribution {dist_id} must be disabled before it is deleted.",
+                    f"The streaming distribution {dist_id} must be disabled, and the change "
+                    "deployed, before it is deleted.",
                 )
             del self.distributions[dist_id]
             _release_edge(dist_id)
         logger.debug("deleted streaming distribution %s", dist_id)
         return dist
+
+    # ---- origin access identities ----------------------------------------------------------
+
+    def create_identity(self, raw_config: Any) -> OriginAccessIdentity:
+        config = raw_config if isinstance(raw_config, Mapping) else {}
+        reference = _str(config.get("CallerReference"), "CallerReference", required=True)
+        comment = _str(config.get("Comment"), "Comment")
+        with self._lock:
+            for other in self.identities.values():
+                if other.caller_reference == reference:
+                    raise CloudFrontError(
+                        "CloudFrontOriginAccessIdentityAlreadyExists",
+                        "The caller reference is associated with origin access identity "
+                        f"{other.id}.",
+                    )
+            identity = OriginAccessIdentity(
+                id=_new_id(),
+                s3_canonical_user_id=secrets.token_hex(48),
+                caller_reference=reference,
+                comment=comment,
+                etag=_new_id(),
+            )
+            self.identities[identity.id] = identity
+        return identity
+
+    def get_identity(self, identity_id: str) -> OriginAccessIdentity:
+        with self._lock:
+            identity = self.identities.get(identity_id)
+        if identity is None:
+            raise CloudFrontError(
+                "NoSuchCloudFrontOriginAccessIdentity",
+                f"The specified origin access identity does not exist: {identity_id}",
+            )
+        return identity
+
+    def delete_identity(self, identity_id: str, if_match: str | None) -> None:
+        with self._lock:
+            identity = self.get_identity(identity_id)
+            _check_if_match(if_match, identity.etag)
+            del self.identities[identity_id]
+
+
+@dataclass
+class OriginAccessIdentity:
+    """A CloudFront origin access identity: the principal a distribution reads S3 as."""
+
+    id: str
+    s3_canonical_user_id: str
+    caller_reference: str
+    comment: str
+    etag: str
+
+    @property
+    def location(self) -> str:
+        return _OAI_LOCATION_PREFIX + self.id
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return {"CallerReference": self.caller_reference, "Comment": self.comment}
+
+    def to_shape(self) -> dict[str, Any]:
+        return {
+            "Id": self.id,
+            "S3CanonicalUserId": self.s3_canonical_user_id,
+            "CloudFrontOriginAccessIdentityConfig": self.config,
+        }
 
 
 def _assign_rtmp_edge(dist_id: str, bucket: str) -> str | None:
@@ -674,6 +754,24 @@ def _distribution_of(result: Any) -> Any:
     return dist
 
 
+def _start_deploying(dist: Any) -> None:
+    """A web distribution just created or changed: ``InProgress`` for ``deploy_seconds``.
+
+    Also keeps each S3 origin's ``S3OriginConfig`` (its origin access identity), which moto
+    reads but leaves out of its replies."""
+    for origin in (getattr(dist.distribution_config, "Origins", {}) or {}).get("Items") or []:
+        if getattr(origin, "custom_origin", None) is None and hasattr(origin, "s3_access_identity"):
+            origin.s3_origin_config = {"OriginAccessIdentity": origin.s3_access_identity}
+    setattr(dist, _WEB_DEPLOYED_AT, time.monotonic() + _settings.deploy_seconds)
+    _refresh_status(dist)
+
+
+def _refresh_status(dist: Any) -> Any:
+    deployed_at = getattr(dist, _WEB_DEPLOYED_AT, 0.0)
+    dist.status = "Deployed" if time.monotonic() >= deployed_at else "InProgress"
+    return dist
+
+
 # --------------------------------------------------------------------------------------------
 # The response class
 # --------------------------------------------------------------------------------------------
@@ -776,6 +874,53 @@ class LocalCloudFrontResponse(CloudFrontResponse):  # type: ignore[misc]
         _drop_tags(self.backend, dist.arn)
         return EmptyResult()
 
+    # ---- origin access identities ----------------------------------------------------------
+
+    def _identity_result(self, identity: OriginAccessIdentity, *, location: bool) -> Any:
+        result: dict[str, Any] = {
+            "CloudFrontOriginAccessIdentity": identity.to_shape(),
+            "ETag": identity.etag,
+        }
+        if location:
+            result["Location"] = identity.location
+        return ActionResult(result)
+
+    def create_cloud_front_origin_access_identity(self) -> Any:
+        identity = self.streaming_backend.create_identity(
+            self._get_param("CloudFrontOriginAccessIdentityConfig")
+        )
+        return self._identity_result(identity, location=True)
+
+    def get_cloud_front_origin_access_identity(self) -> Any:
+        identity = self.streaming_backend.get_identity(self._get_param("Id"))
+        return self._identity_result(identity, location=False)
+
+    def get_cloud_front_origin_access_identity_config(self) -> Any:
+        identity = self.streaming_backend.get_identity(self._get_param("Id"))
+        return ActionResult(
+            {"CloudFrontOriginAccessIdentityConfig": identity.config, "ETag": identity.etag}
+        )
+
+    def list_cloud_front_origin_access_identities(self) -> Any:
+        with self.streaming_backend._lock:
+            identities = list(self.streaming_backend.identities.values())
+        listing: dict[str, Any] = {
+            "Marker": "",
+            "MaxItems": _DEFAULT_MAX_ITEMS,
+            "IsTruncated": False,
+            "Quantity": len(identities),
+        }
+        if identities:
+            listing["Items"] = [
+                {"Id": i.id, "S3CanonicalUserId": i.s3_canonical_user_id, "Comment": i.comment}
+                for i in identities
+            ]
+        return ActionResult({"CloudFrontOriginAccessIdentityList": listing})
+
+    def delete_cloud_front_origin_access_identity(self) -> Any:
+        self.streaming_backend.delete_identity(self._get_param("Id"), self._get_param("IfMatch"))
+        return EmptyResult()
+
     # ---- web distributions: the edge hook -------------------------------------------------
 
     def list_distributions(self) -> Any:
@@ -783,6 +928,7 @@ class LocalCloudFrontResponse(CloudFrontResponse):  # type: ignore[misc]
         (Origins, Comment, Enabled, Aliases, PriceClass...) that callers match on."""
         summaries = []
         for dist in self.backend.list_distributions():
+            _refresh_status(dist)
             summary = {k: v for k, v in vars(dist.distribution_config).items() if k[0].isupper()}
             summary.update(
                 Id=dist.distribution_id,
@@ -803,6 +949,15 @@ class LocalCloudFrontResponse(CloudFrontResponse):  # type: ignore[misc]
         }
         return ActionResult({"DistributionList": listing})
 
+    def get_distribution(self) -> Any:
+        result = super().get_distribution()
+        _refresh_status(_distribution_of(result))
+        return result
+
+    def _web_distribution(self) -> Any:
+        dist, _ = self.backend.get_distribution(self._get_param("Id"))
+        return _refresh_status(dist)
+
     def create_distribution(self) -> Any:
         return self._create_web(super().create_distribution, "DistributionConfig")
 
@@ -814,13 +969,14 @@ class LocalCloudFrontResponse(CloudFrontResponse):  # type: ignore[misc]
 
     def _create_web(self, create: Callable[[], Any], config_param: str) -> Any:
         registry = _settings.registry
-        if registry is None:
-            return create()
         config = self._get_param(config_param, {}) or {}
-        origins = _web_edge_origins(config)
+        origins = _web_edge_origins(config) if registry is not None else []
         default_root_object = str(config.get("DefaultRootObject") or "")
         result = create()
         dist = _distribution_of(result)
+        _start_deploying(dist)
+        if registry is None:
+            return result
         try:
             dist.domain_name = registry.assign(
                 "web", dist.distribution_id, origins, default_root_object
@@ -833,20 +989,34 @@ class LocalCloudFrontResponse(CloudFrontResponse):  # type: ignore[misc]
         return result
 
     def update_distribution(self) -> Any:
+        """CloudFront's rules moto leaves out: ``IfMatch`` must be the current ETag, each
+        update gets a new ETag, and the change deploys for ``deploy_seconds``."""
+        dist = self._web_distribution()
+        _check_if_match(self._get_param("IfMatch"), dist.etag)
         registry = _settings.registry
-        if registry is None:
-            return super().update_distribution()
         config = self._get_param("DistributionConfig", {}) or {}
-        origins = _web_edge_origins(config)
+        origins = _web_edge_origins(config) if registry is not None else []
         default_root_object = str(config.get("DefaultRootObject") or "")
+        dist.etag = _new_id()
         result = super().update_distribution()
         dist = _distribution_of(result)
-        dist.domain_name = registry.assign(
-            "web", dist.distribution_id, origins, default_root_object
-        )
+        _start_deploying(dist)
+        if registry is not None:
+            dist.domain_name = registry.assign(
+                "web", dist.distribution_id, origins, default_root_object
+            )
         return result
 
     def delete_distribution(self) -> Any:
+        dist = self._web_distribution()
+        _check_if_match(self._get_param("IfMatch"), dist.etag)
+        enabled = str(getattr(dist.distribution_config, "Enabled", "")).lower() == "true"
+        if enabled or dist.status != "Deployed":
+            raise CloudFrontError(
+                "DistributionNotDisabled",
+                f"The distribution {dist.distribution_id} must be disabled, and the change "
+                "deployed, before it is deleted.",
+            )
         result = super().delete_distribution()
         _release_edge(str(self._get_param("Id")))
         return result
