@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit system-deps venv clean bench-watch screenshots
+.PHONY: demo test lint typecheck unit system-deps venv clean bench-watch bench screenshots
 
 ## demo: install everything, publish sample_media on the embedded local stack, check every URL, serve until Ctrl-C
 demo: system-deps $(STAMP)
@@ -30,6 +30,11 @@ screenshots: system-deps $(STAMP)
 ## bench-watch: latency from last write to public readability, and idle CPU of the watcher
 bench-watch: system-deps $(STAMP)
 	$(BIN)/python bench/watch_bench.py
+
+## bench: mediapub's uploads side by side with boto3, raw PUTs, the AWS CLI and rclone; writes bench/RESULTS.md
+bench: system-deps $(STAMP)
+	bash bench/install-tools
+	$(BIN)/python bench/bench.py $(BENCH_ARGS)
 
 system-deps:
 	bash scripts/install-system-deps
