@@ -93,7 +93,13 @@ def make_clients(
         # Some S3-compatible servers reject the CRC checksums boto3 sends by default.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
-        s3={"addressing_style": "path" if endpoint_url else "auto"},
+        # Single PUTs carry a Content-MD5 that S3 checks. Over HTTPS botocore then leaves the
+        # body out of the signature; over a plain-HTTP endpoint it would read and hash every
+        # body once more before sending it.
+        s3={
+            "addressing_style": "path" if endpoint_url else "auto",
+            "payload_signing_enabled": False,
+        },
     )
     if local:
         session = boto3.session.Session(

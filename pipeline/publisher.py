@@ -12,7 +12,7 @@ import hashlib
 import logging
 import tempfile
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from pipeline.state import FAILED, PUBLISHED, UPLOADING, InfraRecord, Item
 log = logging.getLogger(__name__)
 
 UPLOAD_WORKERS = 8
+INSPECT_WORKERS = 4
 SITE_RECORD = "site_files"
 
 # What happened to one item in a run.
@@ -81,13 +82,28 @@ class Candidate:
     probe: dict[str, Any]
 
 
-def inspect(ctx: Context, path: Path, root: Path) -> Candidate:
-    """Type, size, key and hash of one file; `PipelineError` when it cannot be published."""
+def inspect(ctx: Context, path: Path, root: Path, *, trust_store: bool = False) -> Candidate:
+    """Type, size, key and hash of one file; `PipelineError` when it cannot be published.
+
+    With `trust_store`, a file the store records as published from this very path with the
+    same size and modification time is not read again: its stored hash and probe are used
+    (its MD5 is then left empty, and made by `upload_one` if it must be uploaded after all).
+    """
     info = media.media_info(path, root)
     key = media.object_key(ctx.settings.streaming.prefix, info.relpath)
     mtime_ns = path.stat().st_mtime_ns
+    if trust_store:
+        item = ctx.store.get_item(key)
+        if item is not None and _same_file(item, info, mtime_ns):
+            return Candidate(info, key, item.sha256, "", mtime_ns, item.probe)
     digests = media.file_digests(path)
     return Candidate(info, key, digests.sha256, digests.md5_base64, mtime_ns, probe.probe(path))
+
+
+def _same_file(item: Item, info: media.MediaFile, mtime_ns: int) -> bool:
+    """Was `item` published from this file as it is now (path, size, modification time)?"""
+    recorded = (item.state, item.source, item.source_path, item.size, item.source_mtime_ns)
+    return recorded == (PUBLISHED, info.relpath, str(info.path.resolve()), info.size, mtime_ns)
 
 
 def check_paths(paths: Sequence[Path]) -> None:
@@ -99,9 +115,17 @@ def publish(ctx: Context, paths: Sequence[Path], *, wait: bool = False) -> Publi
     """Publish `paths` (files and folders) and render the site."""
     files, notes = media.collect(paths)
     result = PublishResult(notes=list(notes))
-    candidates = _inspect(ctx, files, result)
-
-    infra = ensure_infrastructure(ctx, wait=wait)
+    # Reading and hashing the files (threads: hashlib lets go of the GIL) overlaps with
+    # setting up the infrastructure, which mostly waits on the network.
+    with ThreadPoolExecutor(max_workers=INSPECT_WORKERS, thread_name_prefix="inspect") as pool:
+        inspected = _inspect_all(ctx, files, pool, trust_store=True)
+        try:
+            infra = ensure_infrastructure(ctx, wait=wait)
+        except BaseException:
+            for future in inspected:
+                future.cancel()
+            raise
+        candidates = _collect_inspected(files, inspected, result)
     ctx.store.put_infra(InfraRecord("endpoint", ctx.endpoint_url or "", updated_at=ctx.now()))
     result.actions += infra.actions
     result.rtmp_refusal = infra.rtmp_refusal
@@ -147,10 +171,24 @@ def _inspect(
     ctx: Context, files: list[tuple[Path, Path]], result: PublishResult
 ) -> list[Candidate]:
     """Read each file once: type, size, hash. Bad files become failed outcomes."""
+    with ThreadPoolExecutor(max_workers=INSPECT_WORKERS, thread_name_prefix="inspect") as pool:
+        return _collect_inspected(files, _inspect_all(ctx, files, pool), result)
+
+
+def _inspect_all(
+    ctx: Context, files: list[tuple[Path, Path]], pool: Executor, *, trust_store: bool = False
+) -> list[Future[Candidate]]:
+    return [pool.submit(inspect, ctx, path, root, trust_store=trust_store) for path, root in files]
+
+
+def _collect_inspected(
+    files: list[tuple[Path, Path]], inspected: list[Future[Candidate]], result: PublishResult
+) -> list[Candidate]:
+    """The candidates, in the order of `files`; files that failed become failed outcomes."""
     candidates = []
-    for path, root in files:
+    for (path, root), future in zip(files, inspected, strict=True):
         try:
-            candidates.append(inspect(ctx, path, root))
+            candidates.append(future.result())
         except PipelineError as exc:
             code = getattr(exc, "code", "invalid")
             result.outcomes.append(Outcome(_display(path, root), "", FAILED_ACTION, str(exc), code))
@@ -225,6 +263,15 @@ def _upload_all(ctx: Context, infra: Infrastructure, todo: list[Candidate]) -> l
 
 
 def upload_one(ctx: Context, infra: Infrastructure, candidate: Candidate) -> Outcome:
+    if not candidate.md5_base64:  # inspected from the store, but the object is gone
+        try:
+            digests = media.file_digests(candidate.file.path)
+        except PipelineError as exc:
+            code = getattr(exc, "code", "error")
+            return Outcome(candidate.file.relpath, candidate.key, FAILED_ACTION, str(exc), code)
+        candidate = dataclasses.replace(
+            candidate, sha256=digests.sha256, md5_base64=digests.md5_base64
+        )
     previous = ctx.store.get_item(candidate.key)
     item = _item(ctx, candidate, UPLOADING, previous)
     item.attempts += 1
@@ -323,8 +370,7 @@ def render(ctx: Context, info: SiteInfo | None = None) -> dict[str, Any]:
     manifest."""
     info = info or SiteInfo.from_store(ctx.settings, ctx.store, ctx.endpoint_url)
     _refresh_urls(ctx, info)
-    site.render_site(ctx.settings, info, ctx.store)
-    return site.manifest(info, site.published_views(info, ctx.store))
+    return site.render_site(ctx.settings, info, ctx.store).manifest
 
 
 def upload_site(ctx: Context, access: PublicAccess) -> int:
@@ -337,18 +383,23 @@ def upload_site(ctx: Context, access: PublicAccess) -> int:
     if record is not None and {k: record.data.get(k) for k in where} == where:
         uploaded = dict(record.data.get("files", {}))
     current: dict[str, str] = {}
-    written = 0
+    todo: list[tuple[str, bytes, str]] = []
     for path, key in site.site_files(ctx.settings.site_dir):
         body = path.read_bytes()
         current[key] = hashlib.sha256(body).hexdigest()
-        if uploaded.get(key) == current[key]:
-            continue
-        content_type = "application/json" if key.endswith(".json") else storage.guess_type(path)
-        access.put(bucket, functools.partial(_put_site_file, ctx, bucket, key, body, content_type))
-        written += 1
+        if uploaded.get(key) != current[key]:
+            content_type = "application/json" if key.endswith(".json") else storage.guess_type(path)
+            todo.append((key, body, content_type))
+
+    def put(job: tuple[str, bytes, str]) -> None:
+        access.put(bucket, functools.partial(_put_site_file, ctx, bucket, *job))
+
+    # One request per page, many at a time: a site has a few pages per item.
+    with ThreadPoolExecutor(max_workers=UPLOAD_WORKERS, thread_name_prefix="site") as pool:
+        list(pool.map(put, todo))
     for key in sorted(set(uploaded) - set(current)):
         storage.delete_object(ctx.s3, bucket, key)
     ctx.store.put_infra(
         InfraRecord(SITE_RECORD, bucket, data={**where, "files": current}, updated_at=ctx.now())
     )
-    return written
+    return len(todo)
