@@ -25,7 +25,7 @@ HASH_METADATA = "sha256"
 CROSSDOMAIN_KEY = "crossdomain.xml"
 # Single PUT up to this size: one request per file; larger files go multipart.
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
-MULTIPART_CHUNK = 16 * 1024 * 1024
+MULTIPART_CHUNK = 8 * 1024 * 1024
 
 _FIXES = {
     "AccessDenied": "Check that the credentials in use may do this (s3:PutObject, "
@@ -280,7 +280,7 @@ def transfer_config() -> Any:
     return TransferConfig(
         multipart_threshold=MULTIPART_THRESHOLD,
         multipart_chunksize=MULTIPART_CHUNK,
-        max_concurrency=4,
+        max_concurrency=8,
     )
 
 
