@@ -59,8 +59,12 @@ def list_(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("id", "kind", "domain", "status", "enabled", "origin", "cnames", "comment",
-                  "price class", "managed")  # fmt: skip
+    table = Table()
+    table.add_column("id", no_wrap=True, min_width=14)
+    table.add_column("kind", no_wrap=True)
+    for name in ("domain", "status", "enabled", "origin", "cnames", "comment", "price class"):
+        table.add_column(name, overflow="fold")
+    table.add_column("managed", no_wrap=True)
     for d in found:
         i = d.info
         table.add_row(

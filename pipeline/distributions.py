@@ -63,6 +63,8 @@ class Change:
 
 
 def _show(value: Any) -> str:
+    if value is None:
+        return "(none)"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
@@ -145,26 +147,19 @@ class _Api:
                 OriginAccessIdentity=config["S3Origin"].get("OriginAccessIdentity", ""),
             )
             return view
-        view.update(
-            DefaultRootObject=config.get("DefaultRootObject", ""),
-            Origins=[
-                {
-                    "Id": o["Id"],
-                    "Bucket": o["DomainName"],
-                    "OriginAccessIdentity": (o.get("S3OriginConfig") or {}).get(
-                        "OriginAccessIdentity", ""
-                    ),
-                }
-                for o in (config.get("Origins") or {}).get("Items") or []
-            ],
-            Behaviours=[
-                _behaviour_view(b)
-                for b in [
-                    config["DefaultCacheBehavior"],
-                    *((config.get("CacheBehaviors") or {}).get("Items") or []),
-                ]
-            ],
-        )
+        view["DefaultRootObject"] = config.get("DefaultRootObject", "")
+        for origin in (config.get("Origins") or {}).get("Items") or []:
+            identity = (origin.get("S3OriginConfig") or {}).get("OriginAccessIdentity", "")
+            view[f"Origins[{origin['Id']}]"] = {
+                "Bucket": origin["DomainName"].removesuffix(".s3.amazonaws.com"),
+                "OriginAccessIdentity": identity,
+            }
+        behaviours = [
+            config["DefaultCacheBehavior"],
+            *((config.get("CacheBehaviors") or {}).get("Items") or []),
+        ]
+        for behaviour in behaviours:
+            view[f"Behaviours[{behaviour.get('PathPattern', '*')}]"] = _behaviour_view(behaviour)
         return view
 
     def apply(self, current: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
@@ -184,7 +179,6 @@ class _Api:
 def _behaviour_view(behaviour: dict[str, Any]) -> dict[str, Any]:
     signers = behaviour.get("TrustedSigners") or {}
     return {
-        "PathPattern": behaviour.get("PathPattern", "*"),
         "Origin": behaviour["TargetOriginId"],
         "ViewerProtocolPolicy": behaviour["ViewerProtocolPolicy"],
         "TrustedSigners": sorted(signers.get("Items") or []) if signers.get("Enabled") else [],
@@ -249,7 +243,7 @@ def _find(cloudfront: Any, api: _Api, bucket: str, comment: str) -> Distribution
     return None
 
 
-def _lookup(
+def lookup(
     cloudfront: Any, api: _Api, config: dict[str, Any], bucket: str, known_id: str
 ) -> DistributionInfo | None:
     """The recorded distribution, else one found by listing."""
@@ -279,7 +273,8 @@ def _create(cloudfront: Any, api: _Api, config: dict[str, Any], bucket: str) -> 
 def diff(api: _Api, current: dict[str, Any], wanted: dict[str, Any]) -> list[Change]:
     """The managed fields where `current` differs from `wanted`, in a stable order."""
     have, want = api.managed(current), api.managed(wanted)
-    return [Change(key, have.get(key), want[key]) for key in want if have.get(key) != want[key]]
+    keys = [*want, *(k for k in have if k not in want)]
+    return [Change(k, have.get(k), want.get(k)) for k in keys if have.get(k) != want.get(k)]
 
 
 def _check_origin(api: _Api, dist_id: str, current: dict[str, Any], wanted: dict[str, Any]) -> None:
@@ -411,7 +406,7 @@ def ensure_streaming(
     bucket = settings.streaming.bucket
     wanted = streaming_config(settings, identity)
     try:
-        found = _lookup(cloudfront, STREAMING, wanted, bucket, known_id)
+        found = lookup(cloudfront, STREAMING, wanted, bucket, known_id)
     except AWSError as exc:
         # Listing is refused by providers without RTMP as well (a 404 from an emulator).
         raise RtmpRefused(exc.code, str(exc)) from exc
@@ -503,7 +498,7 @@ def ensure_download(
 
     bucket = settings.player.bucket
     wanted = download_config(settings, identity)
-    found = _lookup(cloudfront, DOWNLOAD, wanted, bucket, known_id)
+    found = lookup(cloudfront, DOWNLOAD, wanted, bucket, known_id)
     if found is not None:
         return converge(cloudfront, DOWNLOAD, found.id, wanted)
     try:
@@ -696,10 +691,11 @@ def wait_deployed(
         if current.status == "Deployed":
             return current
         if elapsed + interval > timeout:
+            waited = f" after {elapsed:.0f} s (timeout {timeout:g} s)" if timeout > 0 else ""
             raise WaitTimeout(
-                f"{info.kind} distribution {info.id} is still {current.status} after "
-                f"{elapsed:.0f} s (timeout {timeout:g} s). CloudFront goes on deploying it; "
-                f"check later with: mediapub distributions show {info.id}{then}"
+                f"{info.kind} distribution {info.id} is still {current.status}{waited}. "
+                "CloudFront goes on deploying it; check later with: mediapub distributions "
+                f"show {info.id}{then}."
             )
         time.sleep(interval)
 
@@ -728,7 +724,16 @@ def delete(
         )
     if info.enabled:
         info = set_enabled(cloudfront, dist_id, False)
-    info = wait_deployed(cloudfront, info, timeout=timeout, interval=interval, on_status=on_status)
+        log.info("disabled %s distribution %s before deleting it", api.kind, dist_id)
+    info = wait_deployed(
+        cloudfront,
+        info,
+        timeout=timeout,
+        interval=interval,
+        on_status=on_status,
+        then=f"; once it is Deployed, delete it with: mediapub distributions delete {dist_id} "
+        "(or wait for it: --wait)",
+    )
     for attempt in (1, 2):
         with aws_call(f"{api.kind} distribution {dist_id}", DISTRIBUTION_FIXES):
             etag = getattr(cloudfront, f"get_{api.snake}_config")(Id=dist_id)["ETag"]

@@ -128,6 +128,47 @@ def ensure_infrastructure(ctx: Context, *, wait: bool = False) -> Infrastructure
     )
 
 
+def plan_distributions(ctx: Context) -> list[str]:
+    """What a publish would do to the distributions, found with read-only calls and shown as
+    a diff of the managed fields. On the local target, whose stack starts afresh with each
+    run, nothing can be read beforehand."""
+    settings = ctx.settings
+    plans = [("download", settings.player.bucket, distributions.DOWNLOAD)]
+    if settings.rtmp:
+        plans.append(("streaming", settings.streaming.bucket, distributions.STREAMING))
+    identity = ctx.store.get_infra("origin_identity") if settings.streaming.private else None
+    lines = []
+    for kind, bucket, api in plans:
+        record = ctx.store.get_infra(f"{kind}_distribution")
+        known = record.resource_id if record else ""
+        if settings.target != "aws":
+            lines.append(
+                f"would check the {kind} distribution {known}"
+                if known
+                else f"would find or create the {kind} distribution"
+            )
+            continue
+        oai = identity.resource_id if identity else ""
+        wanted = (
+            distributions.download_config(settings, oai)
+            if kind == "download"
+            else distributions.streaming_config(settings, oai)
+        )
+        try:
+            found = distributions.lookup(ctx.cloudfront, api, wanted, bucket, known)
+            if found is None:
+                lines.append(f"would create the {kind} distribution for {bucket}")
+                continue
+            info = distributions.converge(ctx.cloudfront, api, found.id, wanted, dry_run=True)
+        except AWSError as exc:
+            lines.append(f"cannot read the {kind} distribution: {exc}")
+            continue
+        if not info.changes:
+            lines.append(f"{kind} distribution {info.id}: no change")
+        lines += [f"would update {kind} distribution {info.id}: {c}" for c in info.changes]
+    return lines
+
+
 def _media_access(ctx: Context, access: PublicAccess, actions: list[str]) -> None:
     """When streaming.private changes, the ACLs of media already published follow (the
     bucket policy is set by `PublicAccess` and the origin access identity grant)."""

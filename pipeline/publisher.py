@@ -20,7 +20,12 @@ from typing import Any
 from pipeline import media, probe, renditions, site, storage
 from pipeline.context import Context
 from pipeline.errors import PipelineError
-from pipeline.infrastructure import Infrastructure, PublicAccess, ensure_infrastructure
+from pipeline.infrastructure import (
+    Infrastructure,
+    PublicAccess,
+    ensure_infrastructure,
+    plan_distributions,
+)
 from pipeline.site import SiteInfo
 from pipeline.state import FAILED, PUBLISHED, UPLOADING, InfraRecord, Item
 
@@ -157,13 +162,7 @@ def plan(ctx: Context, paths: Sequence[Path]) -> PublishResult:
         same = item is not None and item.state == PUBLISHED and item.sha256 == candidate.sha256
         action = UNCHANGED if same else WOULD_UPLOAD
         result.outcomes.append(Outcome(candidate.file.relpath, candidate.key, action))
-    for name in ("download_distribution", "streaming_distribution"):
-        record = ctx.store.get_infra(name)
-        kind = name.replace("_", " ")
-        if record is None:
-            result.actions.append(f"would find or create the {kind}")
-        else:
-            result.actions.append(f"would check the {kind} {record.resource_id}")
+    result.actions += plan_distributions(ctx)
     return result
 
 

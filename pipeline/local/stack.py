@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Any
 
 from pipeline.errors import LocalStackError
-from pipeline.local import cloudfront
+from pipeline.local import cloudfront, s3
 from pipeline.local.edges import NginxEdges
 from pipeline.local.mp3 import Mp3Origin
 from pipeline.local.ports import free_port, port_is_free, wait_for_port
@@ -76,6 +76,7 @@ class LocalStack:
             )
             self.edges.start()
             cloudfront.install(self.edges, deploy_seconds=self.deploy_seconds)
+            s3.install()
             self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
             self._server.start()
             wait_for_port(port, timeout=15)
