@@ -393,3 +393,131 @@ def test_manage_public_access_block_turns_off_exactly_two_settings(
     assert "turned off BlockPublicPolicy and RestrictPublicBuckets on bucket media-bucket" in (
         caplog.text
     )
+
+
+# --- converging and managing distributions: CloudFront's answers in plain words ---------------
+
+
+def _config_reply(config: dict[str, Any], etag: str) -> dict[str, Any]:
+    return {"StreamingDistributionConfig": config, "ETag": etag}
+
+
+def test_precondition_failed_is_retried_once_with_the_fresh_etag() -> None:
+    _, cloudfront = clients()
+    current = distributions.streaming_config(Settings())
+    wanted = {**current, "Comment": "films"}
+    with Stubber(cloudfront) as stub:
+        stub.add_response("get_streaming_distribution_config", _config_reply(current, "E1"),
+                          {"Id": "EDIST"})  # fmt: skip
+        stub.add_client_error(
+            "update_streaming_distribution",
+            "PreconditionFailed",
+            http_status_code=412,
+            expected_params={"Id": "EDIST", "IfMatch": "E1", "StreamingDistributionConfig": wanted},
+        )
+        # Someone else changed the price class meanwhile: that change is kept.
+        theirs = {**current, "PriceClass": "PriceClass_100"}
+        stub.add_response("get_streaming_distribution_config", _config_reply(theirs, "E2"),
+                          {"Id": "EDIST"})  # fmt: skip
+        reply = full("EDIST")
+        reply["ETag"] = "E3"
+        stub.add_response(
+            "update_streaming_distribution",
+            reply,
+            {
+                "Id": "EDIST",
+                "IfMatch": "E2",
+                "StreamingDistributionConfig": {**theirs, "Comment": "films",
+                                                "PriceClass": "PriceClass_All"},
+            },
+        )  # fmt: skip
+        info = distributions.converge(cloudfront, distributions.STREAMING, "EDIST", wanted)
+        stub.assert_no_pending_responses()
+    assert info.etag == "E3"
+    assert [str(c) for c in info.changes] == [
+        'Comment: "mediapub streaming distribution" -> "films"',
+        'PriceClass: "PriceClass_100" -> "PriceClass_All"',
+    ]
+
+
+def test_a_second_precondition_failure_is_explained() -> None:
+    _, cloudfront = clients()
+    current = distributions.streaming_config(Settings())
+    wanted = {**current, "Comment": "films"}
+    with Stubber(cloudfront) as stub:
+        for etag in ("E1", "E2"):
+            stub.add_response("get_streaming_distribution_config", _config_reply(current, etag),
+                              {"Id": "EDIST"})  # fmt: skip
+            stub.add_client_error(
+                "update_streaming_distribution",
+                "PreconditionFailed",
+                http_status_code=412,
+                expected_params={
+                    "Id": "EDIST", "IfMatch": etag, "StreamingDistributionConfig": wanted,
+                },
+            )  # fmt: skip
+        with pytest.raises(AWSError) as caught:
+            distributions.converge(cloudfront, distributions.STREAMING, "EDIST", wanted)
+    assert caught.value.code == "PreconditionFailed"
+    assert "changed by someone else twice" in str(caught.value)
+    assert "Run the command again" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "explained"),
+    [
+        ("CNAMEAlreadyExists", 409, "already belongs to another CloudFront distribution"),
+        ("TooManyStreamingDistributionCNAMEs", 400, "at most 10 CNAMEs"),
+        ("TrustedSignerDoesNotExist", 400, "Create a CloudFront key pair"),
+        ("InvalidIfMatchVersion", 400, "changed while mediapub was updating it"),
+    ],
+)
+def test_update_refusals_are_explained(code: str, status: int, explained: str) -> None:
+    _, cloudfront = clients()
+    current = distributions.streaming_config(Settings())
+    wanted = {**current, "Aliases": {"Quantity": 1, "Items": ["media.example.com"]}}
+    with Stubber(cloudfront) as stub:
+        stub.add_response("get_streaming_distribution_config", _config_reply(current, "E1"),
+                          {"Id": "EDIST"})  # fmt: skip
+        stub.add_client_error(
+            "update_streaming_distribution",
+            code,
+            service_message="refused",
+            http_status_code=status,
+            expected_params={"Id": "EDIST", "IfMatch": "E1", "StreamingDistributionConfig": wanted},
+        )
+        with pytest.raises(AWSError) as caught:
+            distributions.converge(cloudfront, distributions.STREAMING, "EDIST", wanted)
+    assert caught.value.code == code
+    assert str(caught.value).startswith(f"updating streaming distribution EDIST: {code}: refused.")
+    assert explained in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("code", "explained"),
+    [
+        ("TooManyStreamingDistributions", "Delete unused ones"),
+        ("CNAMEAlreadyExists", "Remove it from streaming.cnames"),
+        ("TrustedSignerDoesNotExist", "signing.key_pair_id"),
+    ],
+)
+def test_create_refusals_are_explained_not_taken_for_rtmp_retirement(
+    code: str, explained: str
+) -> None:
+    _, cloudfront = clients()
+    settings = Settings()
+    with Stubber(cloudfront) as stub:
+        stub.add_response("list_streaming_distributions", empty_listing(), {})
+        stub.add_client_error(
+            "create_streaming_distribution",
+            code,
+            service_message="refused",
+            http_status_code=400,
+            expected_params={
+                "StreamingDistributionConfig": distributions.streaming_config(settings)
+            },
+        )
+        with pytest.raises(AWSError) as caught:
+            distributions.ensure_streaming(cloudfront, settings)
+    assert not isinstance(caught.value, distributions.RtmpRefused)
+    assert caught.value.code == code and explained in str(caught.value)
