@@ -27,6 +27,7 @@ from pipeline.infrastructure import (
     plan_distributions,
 )
 from pipeline.site import SiteInfo
+from pipeline.sitebuild import Built
 from pipeline.state import FAILED, PUBLISHED, UPLOADING, InfraRecord, Item
 
 log = logging.getLogger(__name__)
@@ -353,23 +354,22 @@ def _put_site_file(
     storage.put_bytes(ctx.s3, bucket, key, body, content_type, acl)
 
 
-def _refresh_urls(ctx: Context, info: SiteInfo) -> None:
+def _refresh_urls(ctx: Context, built: Built) -> None:
     """Store each published item's URLs as the current distributions give them."""
-    for item in ctx.store.items():
-        if item.state != PUBLISHED:
-            continue
-        rtmp, http = info.rtmp_url(item.stream_name), info.http_url(item.key)
-        if (rtmp, http) != (item.rtmp_url, item.http_url):
-            item.rtmp_url, item.http_url = rtmp, http
-            ctx.store.put_item(item)
+    for item, view in zip(built.items, built.views, strict=True):
+        rtmp, http = view["rtmp_url"], view["http_url"]
+        # An item a worker changed while the site rendered keeps its new record.
+        if (rtmp, http) != (item.rtmp_url, item.http_url) and ctx.store.get_item(item.key) == item:
+            ctx.store.put_item(dataclasses.replace(item, rtmp_url=rtmp, http_url=http))
 
 
 def render(ctx: Context, info: SiteInfo | None = None) -> dict[str, Any]:
-    """Store each item's current URLs, render the site from the state store; return the
+    """Render the site from the state store, store each item's current URLs; return the
     manifest."""
     info = info or SiteInfo.from_store(ctx.settings, ctx.store, ctx.endpoint_url)
-    _refresh_urls(ctx, info)
-    return site.render_site(ctx.settings, info, ctx.store).manifest
+    built = site.render_site(ctx.settings, info, ctx.store)
+    _refresh_urls(ctx, built)
+    return built.manifest
 
 
 def upload_site(ctx: Context, access: PublicAccess) -> int:

@@ -11,12 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline import urls
 from pipeline.config import Settings
@@ -24,10 +23,15 @@ from pipeline.errors import InputError
 from pipeline.signing import UrlSigner, flash_escaped
 from pipeline.state import PUBLISHED, InfraRecord, Item, StateStore
 
+if TYPE_CHECKING:
+    from pipeline.sitebuild import Built
+
 log = logging.getLogger(__name__)
 
 # Top-level names the site uses inside the player bucket (made public, uploaded).
-SITE_PREFIXES = ["index.html", "items/", "embed/", "oembed/", "manifest.json", "sitemap.xml"]
+SITE_PREFIXES = [
+    "index.html", "pages/", "items/", "embed/", "oembed/", "manifest.json", "sitemap.xml",
+]  # fmt: skip
 SNIPPET_FORMATS = ("iframe", "html", "jwplayer", "json", "oembed")
 EMBED_WIDTH, EMBED_HEIGHT = 640, 360
 
@@ -325,38 +329,12 @@ def published_views(info: SiteInfo, store: StateStore) -> list[dict[str, Any]]:
     return [item_view(info, item) for item in store.items() if item.state == PUBLISHED]
 
 
-def render_site(settings: Settings, info: SiteInfo, store: StateStore) -> list[Path]:
-    """Write the whole site into `settings.site_dir`; return the files written."""
-    env = environment(settings.site.templates)
-    views = published_views(info, store)
-    root = settings.site_dir
-    common = {
-        "site": info,
-        "site_title": info.title,
-        "player_css": info.site_url("player/player.css"),
-        "player_js": info.site_url(info.player_key),
-        "streamer": info.streamer,
-    }
-    pages: dict[str, str] = {
-        "index.html": env.get_template("index.html").render(items=views, root="", **common)
-    }
-    for view in views:
-        snippets = {fmt: snippet(env, info, view, fmt) for fmt in SNIPPET_FORMATS}
-        pages[view["page"]] = env.get_template("item.html").render(
-            item=view, snippets=snippets, root="../", **common, **absolute_urls(info, view)
-        )
-        pages[view["embed"]] = env.get_template("embed.html").render(
-            item=view, root="../", **common
-        )
-        pages[view["oembed"]] = snippets["oembed"] + "\n"
-    pages["sitemap.xml"] = env.get_template("sitemap.xml").render(
-        items=[{**view, **absolute_urls(info, view)} for view in views],
-        index_url=info.site_url("index.html"),
-    )
-    pages["manifest.json"] = json.dumps(manifest(info, views), indent=2, ensure_ascii=False) + "\n"
-    written = [_write(root, path, text) for path, text in pages.items()]
-    _remove_stale(root, set(pages))
-    return written
+def render_site(settings: Settings, info: SiteInfo, store: StateStore) -> Built:
+    """Bring the site in `settings.site_dir` up to date: render and write only the pages whose
+    inputs changed (see `pipeline.sitebuild`); return the manifest, views and files written."""
+    from pipeline import sitebuild
+
+    return sitebuild.build(settings, info, store)
 
 
 def absolute_urls(info: SiteInfo, view: dict[str, Any]) -> dict[str, str]:
@@ -370,39 +348,14 @@ def absolute_urls(info: SiteInfo, view: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _write(root: Path, relative: str, text: str) -> Path:
-    """Write atomically, refusing any path outside `root`."""
-    target = (root / relative).resolve()
-    if not target.is_relative_to(root.resolve()):
-        raise ValueError(f"site path {relative!r} leaves the site folder")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        if target.read_text(encoding="utf-8") == text:
-            return target
-    except (OSError, UnicodeDecodeError):
-        pass
-    temp = target.with_name(f".{target.name}.tmp")
-    temp.write_text(text, encoding="utf-8")
-    os.replace(temp, target)
-    return target
-
-
 _ITEM_FOLDERS = (("items", "*.html"), ("embed", "*.html"), ("oembed", "*.json"))
-
-
-def _remove_stale(root: Path, keep: set[str]) -> None:
-    """Remove item, embed and oEmbed files of items that are no longer published."""
-    for folder, pattern in _ITEM_FOLDERS:
-        for page in (root / folder).glob(pattern):
-            if f"{folder}/{page.name}" not in keep:
-                page.unlink()
 
 
 def site_files(root: Path) -> list[tuple[Path, str]]:
     """(file, key) for every site file to upload to the player bucket."""
     names = ["index.html", "manifest.json", "sitemap.xml"]
     files = [(root / n, n) for n in names if (root / n).is_file()]
-    for folder, pattern in _ITEM_FOLDERS:
+    for folder, pattern in (("pages", "*.html"), *_ITEM_FOLDERS):
         files += [(p, f"{folder}/{p.name}") for p in sorted((root / folder).glob(pattern))]
     return files
 

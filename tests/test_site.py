@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import site
+from pipeline import site, sitebuild
 from pipeline.config import Settings, load_settings
 from pipeline.errors import InputError
 from pipeline.state import FAILED, PUBLISHED, InfraRecord, Item, SQLiteStateStore, open_store
@@ -215,3 +215,79 @@ def test_slugs_stay_inside_the_site() -> None:
         slug = site.item_slug(key)
         assert "/" not in slug and not slug.startswith(".") and len(slug) < 100
     assert site.item_slug("a b") != site.item_slug("a-b")
+
+
+def written_names(built: sitebuild.Built, root: Path) -> set[str]:
+    return {path.relative_to(root.resolve()).as_posix() for path in built.written}
+
+
+def test_incremental_render_rewrites_only_what_changed(
+    setup: tuple[Settings, SQLiteStateStore],
+) -> None:
+    settings, store = setup
+    info = site.SiteInfo.from_store(settings, store, None)
+    first = site.render_site(settings, info, store)
+    assert len(first.written) == 3 * 3 + 3  # three items' pages, index, sitemap, manifest
+    assert site.render_site(settings, info, store).written == []
+
+    clip = store.get_item("media/clip.mp4")
+    assert clip is not None
+    clip.title = "clip <renamed>"
+    store.put_item(clip)
+    view = site.item_view(info, clip)
+    changed = {view["page"], view["embed"], view["oembed"], "index.html", "sitemap.xml"}
+    changed.add("manifest.json")
+    assert written_names(site.render_site(settings, info, store), settings.site_dir) == changed
+    for page in (view["page"], "index.html"):
+        text = (settings.site_dir / page).read_text(encoding="utf-8")
+        assert "clip &lt;renamed&gt;" in text and ">clip<" not in text
+
+    # A new process knows only the fingerprints kept beside the site, and a deleted page is
+    # written again.
+    sitebuild.forget()
+    (settings.site_dir / view["embed"]).unlink()
+    rewritten = site.render_site(settings, site.SiteInfo.from_store(settings, store, None), store)
+    assert written_names(rewritten, settings.site_dir) == {view["embed"]}
+
+
+def test_a_changed_template_renders_its_pages_again(tmp_path: Path) -> None:
+    (tmp_path / "tpl").mkdir()
+    config = f"[site]\ntemplates = {json.dumps(str(tmp_path / 'tpl'))}\n"
+    (tmp_path / "mediapub.toml").write_text(config, encoding="utf-8")
+    settings = load_settings(cwd=tmp_path, env={})
+    store = open_store(settings.state_dir)
+    store.put_item(item("media/clip.mp4", "clip"))
+    info = site.SiteInfo.from_store(settings, store, None)
+    site.render_site(settings, info, store)
+    (tmp_path / "tpl" / "embed.html").write_text("EMBED {{ item.title }}\n", encoding="utf-8")
+    built = site.render_site(settings, info, store)
+    embed = settings.site_dir / site.item_view(info, item("media/clip.mp4", "clip"))["embed"]
+    assert embed.read_text(encoding="utf-8") == "EMBED clip\n"
+    assert embed.resolve() in built.written
+
+
+def test_large_sites_have_numbered_index_pages(
+    setup: tuple[Settings, SQLiteStateStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, store = setup
+    monkeypatch.setattr(sitebuild, "INDEX_PAGE_SIZE", 2)
+    render(settings, store)
+    first, second = (
+        parse(settings.site_dir / "index.html"),
+        parse(settings.site_dir / "pages/2.html"),
+    )
+    assert len([a for t, a in first.tags if t == "tr"]) == 1 + 2  # the header row and 2 items
+    assert len([a for t, a in second.tags if t == "tr"]) == 1 + 1
+    assert ("a", {"href": "pages/2.html"}) in first.tags
+    assert ("a", {"href": "../index.html"}) in second.tags
+    assert ("a", {"href": "../items/" + site.item_slug("media/clip.mp4") + ".html"}) in (
+        first.tags + second.tags
+    )
+    assert "pages/2.html" in {key for _, key in site.site_files(settings.site_dir)}
+    gone = store.get_item("media/clip.mp4")
+    assert gone is not None
+    gone.state = FAILED
+    store.put_item(gone)
+    render(settings, store)
+    assert not (settings.site_dir / "pages" / "2.html").exists()
+    assert not any(t == "nav" for t, _ in parse(settings.site_dir / "index.html").tags)
