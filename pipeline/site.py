@@ -56,6 +56,8 @@ def environment(user_templates: str | Path = "") -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # One environment per render: no template changes while it lives, so no stat per use.
+        auto_reload=False,
     )
     env.filters["filesize"] = _filesize
     env.filters["duration"] = _duration

@@ -151,6 +151,9 @@ class _Build:
             "player_js": info.site_url(info.player_key),
             "streamer": info.streamer,
         }
+        self._item_template = self.env.get_template("item.html")
+        self._embed_template = self.env.get_template("embed.html")
+        self._index_template = self.env.get_template("index.html")
         self.site_digest = _digest(
             str(RENDER_FORMAT), __version__, _template_digest(self.env), _stable_info(info)
         )
@@ -266,18 +269,6 @@ class _Build:
         return head.removesuffix("[]\n}") + "[\n" + body + "\n  ]\n}\n"
 
     # -- pages, files and fingerprints ----------------------------------------------------
-
-    @property
-    def _item_template(self) -> Any:
-        return self.env.get_template("item.html")
-
-    @property
-    def _embed_template(self) -> Any:
-        return self.env.get_template("embed.html")
-
-    @property
-    def _index_template(self) -> Any:
-        return self.env.get_template("index.html")
 
     def _page(self, path: str, fingerprint: str | None, render: Any) -> None:
         """Render and write a site-wide page unless its fingerprint says it is unchanged."""
