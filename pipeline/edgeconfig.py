@@ -71,6 +71,8 @@ class RtmpServer:
     address: str = ""
     """The address to listen on; empty for every IPv4 address."""
     comment: str = ""
+    on_play: str = ""
+    """An HTTP URL nginx-rtmp asks before each play (2xx allows it), or empty."""
 
 
 def render_rtmp_block(servers: Sequence[RtmpServer], access_log: str | None) -> list[str]:
@@ -92,6 +94,8 @@ def render_rtmp_block(servers: Sequence[RtmpServer], access_log: str | None) -> 
             f"        application {RTMP_APPLICATION} {{",
             "            live off;",
         ]
+        if server.on_play:
+            lines.append(f"            on_play {nginx_quote(server.on_play)};")
         if server.play:
             lines += [
                 f"            play {' '.join(nginx_quote(url) for url in server.play)};",

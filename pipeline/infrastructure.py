@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 PLAYER_PREFIX = "player/"
 PLAYER_ENTRY = "player.js"
+# The largest signing key whose signed stream names fit nginx-rtmp's 255-byte name buffer.
+LOCAL_RTMP_KEY_BITS = 1024
 
 
 @dataclass
@@ -66,6 +68,20 @@ def ensure_infrastructure(ctx: Context, *, wait: bool = False) -> Infrastructure
         storage.grant_private_read(
             ctx.s3, streaming_bucket, settings.streaming.prefix, oai.principal
         )
+        if ctx.local is not None:
+            from pipeline.signing import load_private_key
+
+            key = load_private_key(settings.signing.private_key_file)
+            ctx.local.trust_signing_key(settings.signing.key_pair_id, key.public_key())
+            if settings.rtmp and key.key_size > LOCAL_RTMP_KEY_BITS:
+                log.warning(
+                    "On the local stack nginx-rtmp reads at most 255 bytes of a stream name, "
+                    "and a name signed with a %d-bit key is longer, so signed RTMP URLs do "
+                    "not play here (signed HTTP URLs do). CloudFront took such names; to try "
+                    "signed RTMP locally, sign with a %d-bit key.",
+                    key.key_size,
+                    LOCAL_RTMP_KEY_BITS,
+                )
 
     # Player files, then the download distribution that serves them (and the media over HTTP).
     ctx.progress.step("player files")

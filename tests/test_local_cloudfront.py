@@ -534,7 +534,7 @@ def test_registry_gives_streaming_distribution_its_domain(
     dist = created["StreamingDistribution"]
 
     assert registry.calls == [
-        ("assign", "rtmp", dist["Id"], [EdgeOrigin("*", "lectures", "")], ""),
+        ("assign", "rtmp", dist["Id"], [EdgeOrigin("*", "lectures", "", signed=True)], ""),
     ]
     assert dist["DomainName"] == "127.0.0.1:20000"
     assert client.get_streaming_distribution(Id=dist["Id"])["StreamingDistribution"][

@@ -344,3 +344,70 @@ def test_private_streaming_publish(
     # The pages say when the links stop working.
     page = (settings.site_dir / item["page"]).read_text()
     assert "stop working at" in page and item["expires_at"] in page
+
+
+@pytest.fixture(scope="module")
+def short_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1024-bit key: nginx-rtmp (the local RTMP edge) reads at most 255 bytes of a stream
+    name, and a name signed with a 2048-bit key is longer."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    path = tmp_path_factory.mktemp("keys") / "pk-short.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+def test_signed_urls_play_on_the_local_edges_and_unsigned_ones_do_not(
+    stack: Any, make_context: Any, short_key_file: Path
+) -> None:
+    key_file = short_key_file
+    import subprocess
+
+    from pipeline import publisher
+    from pipeline import verify as checks
+
+    from .conftest import SAMPLES, need, need_edges
+
+    need("ffprobe")
+    need_edges(stack)
+    ctx = make_context(**{
+        "streaming.private": True,
+        "signing.key_pair_id": "APKATEST",
+        "signing.private_key_file": str(key_file),
+    })  # fmt: skip
+    result = publisher.publish(ctx, [SAMPLES / "clip.mp4", SAMPLES / "audio" / "tone.mp3"])
+    # mediapub's own URL checks (publish --check) pass: signed URLs play.
+    assert all(c.ok for c in checks.check_manifest(result.manifest)), [
+        (c.url, c.detail) for c in checks.check_manifest(result.manifest) if not c.ok
+    ]
+
+    def plays(url: str) -> bool:
+        done = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv", url],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        return done.returncode == 0 and "stream," in done.stdout
+
+    for item in result.manifest["items"]:
+        rtmp, http = item["rtmp_url"], item["http_url"]
+        assert plays(rtmp), rtmp
+        assert not plays(rtmp.partition("?")[0]), "unsigned RTMP must be refused"
+        assert _anonymous_status(http) == 200
+        assert _anonymous_status(http.partition("?")[0]) == 403
+        tampered = http.replace("Expires=", "Expires=1")
+        assert _anonymous_status(tampered) == 403
+        # Signed for another object: refused.
+        other = http.partition("?")[0] + "x?" + http.partition("?")[2]
+        assert _anonymous_status(other) == 403
+
+    # A URL signed with an expiry in the past is refused.
+    expired = signer(key_file, expires_at=datetime.now(UTC) - timedelta(seconds=5))
+    clip = result.manifest["items"][0]
+    assert _anonymous_status(expired.sign(clip["http_url"].partition("?")[0])) == 403
+    # The site pages themselves are public.
+    assert _anonymous_status(result.manifest["index_url"]) == 200

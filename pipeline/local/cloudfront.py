@@ -104,6 +104,8 @@ class EdgeOrigin:
     path_pattern: str  # "*" for the default behaviour, else the CloudFront PathPattern
     bucket: str  # S3 bucket name parsed from the origin DomainName
     origin_path: str  # the origin's OriginPath ("" usually)
+    identity: str = ""  # the origin access identity the edge reads the bucket as, if any
+    signed: bool = False  # trusted signers: only requests with a valid signature are served
 
 
 class EdgeRegistry(Protocol):
@@ -484,7 +486,7 @@ class StreamingDistributionBackend:
             dist_id = _new_id()
             while dist_id in self.distributions:
                 dist_id = _new_id()
-            domain_name = _assign_rtmp_edge(dist_id, valid.bucket) or _default_domain_name()
+            domain_name = _assign_rtmp_edge(dist_id, valid) or _default_domain_name()
             dist = StreamingDistribution(
                 id=dist_id,
                 arn=self._arn(dist_id),
@@ -536,7 +538,7 @@ class StreamingDistributionBackend:
                     f"({dist.config['CallerReference']!r} -> {valid.config['CallerReference']!r}).",
                 )
             self._check_aliases_free(valid.aliases, own_id=dist_id)
-            domain_name = _assign_rtmp_edge(dist_id, valid.bucket) or dist.domain_name
+            domain_name = _assign_rtmp_edge(dist_id, valid) or dist.domain_name
             dist.config = valid.config
             dist.bucket = valid.bucket
             dist.domain_name = domain_name
@@ -628,11 +630,15 @@ class OriginAccessIdentity:
         }
 
 
-def _assign_rtmp_edge(dist_id: str, bucket: str) -> str | None:
+def _assign_rtmp_edge(dist_id: str, valid: _ValidConfig) -> str | None:
     registry = _settings.registry
     if registry is None:
         return None
-    return registry.assign("rtmp", dist_id, [EdgeOrigin("*", bucket, "")], "")
+    config = valid.config
+    identity = str(config["S3Origin"].get("OriginAccessIdentity") or "")
+    signed = bool(config["TrustedSigners"].get("Enabled"))
+    origin = EdgeOrigin("*", valid.bucket, "", identity, signed)
+    return registry.assign("rtmp", dist_id, [origin], "")
 
 
 def _release_edge(dist_id: str) -> None:
@@ -738,7 +744,11 @@ def _web_edge_origins(config: Mapping[str, Any]) -> list[EdgeOrigin]:
                 f"The origin {target!r} DomainName {domain_name!r} is not a virtual-hosted-style "
                 "S3 bucket endpoint; the local edge can only serve S3 buckets."
             )
-        edge_origins.append(EdgeOrigin(path_pattern, bucket, str(origin.get("OriginPath") or "")))
+        identity = str((origin.get("S3OriginConfig") or {}).get("OriginAccessIdentity") or "")
+        signed = str((behaviour.get("TrustedSigners") or {}).get("Enabled")).lower() == "true"
+        edge_origins.append(
+            EdgeOrigin(path_pattern, bucket, str(origin.get("OriginPath") or ""), identity, signed)
+        )
     return edge_origins
 
 

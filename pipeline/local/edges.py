@@ -36,7 +36,9 @@ from urllib.parse import quote, urlsplit
 from pipeline.edgeconfig import DEBIAN_RTMP_MODULE, RtmpServer, nginx_quote, render_rtmp_block
 from pipeline.errors import LocalStackError
 from pipeline.local.cloudfront import EdgeOrigin
+from pipeline.local.mp3 import IDENTITY_PATH
 from pipeline.local.ports import LOOPBACK, free_port, port_is_free, wait_for_port
+from pipeline.local.s3 import IDENTITY_AUTHORIZATION
 from pipeline.urls import RTMP_APPLICATION
 
 __all__ = [
@@ -75,6 +77,9 @@ _RTMP_MODULE_CANDIDATES = (
 )
 
 _GENERATION_PATH = "/mediapub-edge/generation"
+_ORIGIN_PATH = "/mediapub-edge/origin"
+_SIGNED_PATH = "/mediapub-edge/signed"
+
 _START_TIMEOUT = 15.0
 _RELOAD_TIMEOUT = 15.0
 _PORT_TIMEOUT = 10.0
@@ -253,8 +258,11 @@ class NginxEdges:
         nginx: str | None = None,
         rtmp_module: Path | None = None,
         fallback_play: Sequence[str] = (),
+        signature_check: str = "",
     ) -> None:
-        """`fallback_play`: HTTP play locations nginx-rtmp asks after S3 (see local/mp3.py)."""
+        """`fallback_play`: HTTP play locations nginx-rtmp asks after S3 (see local/mp3.py).
+        `signature_check`: the URL of the signed-URL check (local/signatures.py) that edges
+        with trusted signers ask before serving."""
         endpoint = urlsplit(s3_endpoint)
         if endpoint.scheme != "http" or not endpoint.netloc:
             raise LocalStackError(
@@ -263,6 +271,7 @@ class NginxEdges:
         self._workdir = Path(workdir).resolve()
         self._s3_netloc = endpoint.netloc
         self._fallback_play = [u.rstrip("/") for u in fallback_play]
+        self._signature_check = signature_check.rstrip("/")
         self._nginx = self._executable(nginx) if nginx is not None else find_nginx()
         module = rtmp_module if rtmp_module is not None else find_rtmp_module()
         self._rtmp_module = module if module is not None and module.is_file() else None
@@ -690,6 +699,11 @@ class NginxEdges:
             '        "~^(?<mediapub_path>[^?#]*)" $mediapub_path;',
             "        default $request_uri;",
             "    }",
+            "    # The S3 path of a request to the control server's origin access identity proxy.",
+            "    map $mediapub_raw_path $mediapub_origin_path {",
+            f'        "~^{_ORIGIN_PATH}(?<mediapub_origin_rest>/.*)$" $mediapub_origin_rest;',
+            '        default "/";',
+            "    }",
             "    # Dot segments (also percent-encoded) could leave the bucket on a path-style URL.",
             "    map $mediapub_raw_path $mediapub_bad_path {",
             "        default 0;",
@@ -715,6 +729,14 @@ class NginxEdges:
             "            default_type text/plain;",
             f'            return 200 "{self._generation}";',
             "        }",
+            "        # RTMP edges with an origin access identity read the bucket through here.",
+            f"        location ^~ {_ORIGIN_PATH}/ {{",
+            "            if ($mediapub_bad_path) {",
+            "                return 400;",
+            "            }",
+            *self._identity_headers("            "),
+            f"            proxy_pass {_quote(f'http://{self._s3_netloc}$mediapub_origin_path')};",
+            "        }",
             "        location / {",
             "            return 404;",
             "        }",
@@ -733,19 +755,41 @@ class NginxEdges:
         if origin is None and edge.origins:
             origin = edge.origins[0]
         play: tuple[str, ...] = ()
+        on_play = ""
         if origin is not None:
             prefix = _origin_prefix(origin)
-            play = (
-                f"http://{self._s3_netloc}{prefix}",
-                *(f"{fallback}{prefix}" for fallback in self._fallback_play),
-            )
+            s3, fallback_path = f"http://{self._s3_netloc}", prefix
+            if origin.identity:
+                s3 = f"http://{LOOPBACK}:{self._control_port}{_ORIGIN_PATH}"
+                fallback_path = IDENTITY_PATH + prefix
+            play = (s3 + prefix, *(fb + fallback_path for fb in self._fallback_play))
+            if origin.signed:
+                on_play = self._require_signature_check() + "/rtmp"
         return RtmpServer(
             port=edge.port,
             play=play,
             temp_path=str(self._path("rtmp_tmp")),
             address=LOOPBACK,
             comment=f"streaming distribution {_comment(dist_id)}",
+            on_play=on_play,
         )
+
+    def _require_signature_check(self) -> str:
+        if not self._signature_check:
+            raise LocalStackError(
+                "A distribution with trusted signers needs the local signature check, and "
+                "this edge has none (NginxEdges(signature_check=...))."
+            )
+        return self._signature_check
+
+    def _identity_headers(self, indent: str) -> list[str]:
+        """The request headers of a location that reads S3 as the origin access identity
+        (a location's proxy_set_header replaces every inherited one, so all are repeated)."""
+        return [
+            f"{indent}proxy_set_header Host {_quote(self._s3_netloc)};",
+            f'{indent}proxy_set_header Cookie "";',
+            f"{indent}proxy_set_header Authorization {_quote(IDENTITY_AUTHORIZATION)};",
+        ]
 
     def _render_web(self, dist_id: str, edge: _Edge) -> list[str]:
         upstream = f"http://{self._s3_netloc}"
@@ -773,17 +817,36 @@ class NginxEdges:
                 "        }",
             ]
         for origin in patterned:
-            target = upstream + _origin_prefix(origin) + "$mediapub_raw_path"
-            lines += [
-                f"        location ~ {_quote(_pattern_regex(origin.path_pattern))} {{",
-                f"            proxy_pass {_quote(target)};",
-                "        }",
-            ]
+            lines.append(f"        location ~ {_quote(_pattern_regex(origin.path_pattern))} {{")
+            lines += self._web_location(upstream, origin)
+            lines.append("        }")
         lines.append("        location / {")
         if default is not None:
-            target = upstream + _origin_prefix(default) + "$mediapub_raw_path"
-            lines.append(f"            proxy_pass {_quote(target)};")
+            lines += self._web_location(upstream, default)
         else:
             lines.append("            return 404;")
-        lines += ["        }", "    }"]
+        lines.append("        }")
+        if any(origin.signed for origin in edge.origins):
+            lines += [
+                f"        location = {_SIGNED_PATH} {{",
+                "            internal;",
+                "            proxy_pass_request_body off;",
+                '            proxy_set_header Content-Length "";',
+                "            proxy_set_header X-Original-URI $request_uri;",
+                "            proxy_set_header X-Original-Host $http_host;",
+                "            proxy_set_header X-Real-IP $remote_addr;",
+                f"            proxy_pass {_quote(self._require_signature_check() + '/http')};",
+                "        }",
+            ]
+        lines.append("    }")
         return lines
+
+    def _web_location(self, upstream: str, origin: EdgeOrigin) -> list[str]:
+        """The body of the location serving `origin`: a signature check first when it has
+        trusted signers, and S3 read as its origin access identity when it has one."""
+        indent = "            "
+        lines = [f"{indent}auth_request {_SIGNED_PATH};"] if origin.signed else []
+        if origin.identity:
+            lines += self._identity_headers(indent)
+        target = upstream + _origin_prefix(origin) + "$mediapub_raw_path"
+        return [*lines, f"{indent}proxy_pass {_quote(target)};"]

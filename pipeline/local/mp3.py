@@ -21,6 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from pipeline.local.ports import LOOPBACK
+from pipeline.local.s3 import IDENTITY_AUTHORIZATION
+
+IDENTITY_PATH = "/identity"
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,10 @@ class Mp3Origin:
 
     def answer(self, request: BaseHTTPRequestHandler) -> None:
         path = urllib.parse.urlsplit(request.path).path
+        # Under IDENTITY_PATH: read as the edge's origin access identity (private streaming;
+        # the RTMP edge has checked the signature before it asks here).
+        as_identity = path.startswith(IDENTITY_PATH + "/")
+        path = path.removeprefix(IDENTITY_PATH) if as_identity else path
         bucket, _, name = path.lstrip("/").partition("/")
         key = mp3_key(urllib.parse.unquote(name))
         if not bucket or key is None:
@@ -95,7 +102,9 @@ class Mp3Origin:
         with tempfile.TemporaryDirectory(prefix="mediapub-mp3-") as temp:
             mp3, flv = Path(temp) / "in.mp3", Path(temp) / "out.flv"
             try:
-                with urllib.request.urlopen(source, timeout=30) as reply:
+                headers = {"Authorization": IDENTITY_AUTHORIZATION} if as_identity else {}
+                fetch = urllib.request.Request(source, headers=headers)
+                with urllib.request.urlopen(fetch, timeout=30) as reply:
                     mp3.write_bytes(reply.read())
             except urllib.error.HTTPError as exc:
                 request.send_error(exc.code)

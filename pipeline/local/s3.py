@@ -13,6 +13,14 @@ import json
 import threading
 from typing import Any
 
+# What an edge sends to the local S3 when it reads a bucket as an origin access identity: moto
+# takes a request with credentials as authorized (it does not check signatures), where AWS
+# would check the bucket policy's grant to the identity.
+IDENTITY_AUTHORIZATION = (
+    "AWS4-HMAC-SHA256 Credential=mediapub-local-edge/20200101/us-east-1/s3/aws4_request, "
+    "SignedHeaders=host, Signature=0"
+)
+
 _lock = threading.Lock()
 _installed = False
 

@@ -15,6 +15,7 @@ from pipeline.local import cloudfront, s3
 from pipeline.local.edges import NginxEdges
 from pipeline.local.mp3 import Mp3Origin
 from pipeline.local.ports import free_port, port_is_free, wait_for_port
+from pipeline.local.signatures import SignatureService
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class LocalStack:
         self.edges: NginxEdges | None = None
         self._server: Any = None
         self.mp3: Mp3Origin | None = None
+        self.signatures: SignatureService | None = None
 
     @property
     def rtmp_available(self) -> bool:
@@ -71,8 +73,12 @@ class LocalStack:
         self.endpoint_url = f"http://127.0.0.1:{port}"
         try:
             self.mp3 = Mp3Origin(self.endpoint_url).start()
+            self.signatures = SignatureService().start()
             self.edges = NginxEdges(
-                self.workdir / "edges", self.endpoint_url, fallback_play=[self.mp3.url]
+                self.workdir / "edges",
+                self.endpoint_url,
+                fallback_play=[self.mp3.url],
+                signature_check=self.signatures.url,
             )
             self.edges.start()
             cloudfront.install(self.edges, deploy_seconds=self.deploy_seconds)
@@ -99,6 +105,9 @@ class LocalStack:
         if self.mp3 is not None:
             self.mp3.stop()
             self.mp3 = None
+        if self.signatures is not None:
+            self.signatures.stop()
+            self.signatures = None
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
@@ -113,6 +122,13 @@ class LocalStack:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def trust_signing_key(self, key_pair_id: str, public_key: Any) -> None:
+        """Let the edges accept URLs signed for `key_pair_id` (on AWS: creating the
+        CloudFront key pair with this public key)."""
+        if self.signatures is None:
+            raise LocalStackError("The local stack is not running.")
+        self.signatures.checker.trust(key_pair_id, public_key)
 
     def config_lines(self) -> str:
         """The mediapub.toml lines that point another command at this stack."""
