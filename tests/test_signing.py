@@ -411,3 +411,29 @@ def test_signed_urls_play_on_the_local_edges_and_unsigned_ones_do_not(
     assert _anonymous_status(expired.sign(clip["http_url"].partition("?")[0])) == 403
     # The site pages themselves are public.
     assert _anonymous_status(result.manifest["index_url"]) == 200
+
+
+def test_render_signs_pages_afresh(make_context: Any, key_file: Path) -> None:
+    from pipeline import publisher, site
+
+    from .conftest import SAMPLES
+
+    ctx = make_context(**{
+        "streaming.private": True,
+        "signing.key_pair_id": "APKATEST",
+        "signing.private_key_file": str(key_file),
+    })  # fmt: skip
+    first = publisher.publish(ctx, [SAMPLES / "clip.mp4"])
+    item = first.manifest["items"][0]
+    later = UrlSigner.from_settings(ctx.settings, now=datetime.now(UTC) + timedelta(days=3))
+    info = site.SiteInfo.from_store(ctx.settings, ctx.store, ctx.endpoint_url, signer=later)
+    manifest = publisher.render(ctx, info)
+    again = manifest["items"][0]
+    assert again["expires_at"] != item["expires_at"]
+    assert again["http_url"] != item["http_url"]
+    page = (ctx.settings.site_dir / again["page"]).read_text()
+    index = (ctx.settings.site_dir / "index.html").read_text()
+    assert again["expires_at"] in page and again["expires_at"] in index
+    assert item["expires_at"] not in page
+    stored = ctx.store.get_item(item["key"])
+    assert stored is not None and stored.http_url == again["http_url"]
