@@ -197,6 +197,8 @@ def _media_access(ctx: Context, access: PublicAccess, actions: list[str]) -> Non
             ctx.s3, streaming.bucket, streaming.prefix, public=not streaming.private
         )
         actions.append(f"made {count} media objects in s3://{streaming.bucket} {wanted}")
+    if previous == "private" and wanted == "public":
+        storage.revoke_private_read(ctx.s3, streaming.bucket, streaming.prefix)
     if record is None or record.resource_id != wanted:
         ctx.store.put_infra(InfraRecord("media_access", wanted, updated_at=ctx.now()))
 

@@ -176,17 +176,26 @@ def ensure_public_policy(s3: Any, bucket: str, prefixes: Iterable[str], manage_b
     _edit_policy(s3, bucket, [public_read_statement(bucket, p) for p in prefixes], (), fixes)
 
 
+def _private_read_sid(bucket: str, prefix: str) -> str:
+    return str(public_read_statement(bucket, prefix)["Sid"]).replace("public", "distribution")
+
+
 def grant_private_read(s3: Any, bucket: str, prefix: str, principal: str) -> None:
     """Let the CloudFront origin access identity `principal` (and nobody else) GET the
     objects under `prefix`; take away a public grant of the same prefix."""
     statement = {
-        "Sid": public_read_statement(bucket, prefix)["Sid"].replace("public", "distribution"),
+        "Sid": _private_read_sid(bucket, prefix),
         "Effect": "Allow",
         "Principal": {"AWS": principal},
         "Action": "s3:GetObject",
         "Resource": f"arn:aws:s3:::{bucket}/{prefix}*",
     }
     _edit_policy(s3, bucket, [statement], [public_read_statement(bucket, prefix)["Sid"]])
+
+
+def revoke_private_read(s3: Any, bucket: str, prefix: str) -> None:
+    """Remove the origin access identity's grant on `prefix` (private streaming turned off)."""
+    _edit_policy(s3, bucket, [], [_private_read_sid(bucket, prefix)])
 
 
 def revoke_public_read(s3: Any, bucket: str, prefix: str) -> None:

@@ -437,3 +437,38 @@ def test_render_signs_pages_afresh(make_context: Any, key_file: Path) -> None:
     assert item["expires_at"] not in page
     stored = ctx.store.get_item(item["key"])
     assert stored is not None and stored.http_url == again["http_url"]
+
+
+def test_private_streaming_turned_off_converges_back(make_context: Any, key_file: Path) -> None:
+    from pipeline import publisher
+
+    from .conftest import SAMPLES
+
+    private = make_context(**{
+        "streaming.private": True,
+        "signing.key_pair_id": "APKATEST",
+        "signing.private_key_file": str(key_file),
+    })  # fmt: skip
+    first = publisher.publish(private, [SAMPLES / "clip.mp4"])
+    public = make_context()
+    public.store = private.store
+    result = publisher.publish(public, [SAMPLES / "clip.mp4"])
+    assert (
+        result.manifest["streaming_distribution"]["id"]
+        == (first.manifest["streaming_distribution"]["id"])
+    )
+    item = result.manifest["items"][0]
+    assert "Signature=" not in item["http_url"] and "Signature=" not in item["rtmp_url"]
+    assert _anonymous_status(item["http_url"]) == 200
+    bucket = public.settings.streaming.bucket
+    assert _anonymous_status(f"{public.endpoint_url}/{bucket}/{item['key']}") == 200
+    config = public.cloudfront.get_streaming_distribution_config(
+        Id=result.manifest["streaming_distribution"]["id"]
+    )["StreamingDistributionConfig"]
+    assert config["TrustedSigners"]["Enabled"] is False
+    assert config["S3Origin"]["OriginAccessIdentity"] == ""
+    try:
+        statements = json.loads(public.s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]
+    except public.s3.exceptions.ClientError:
+        statements = []
+    assert not any("CloudFront Origin Access Identity" in json.dumps(s) for s in statements)
