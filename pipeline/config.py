@@ -511,7 +511,7 @@ def _build(
         signing=_resolve_signing(_section(SigningSettings, checked, "signing"), base),
         player=_resolve_player(_section(PlayerSettings, checked, "player"), base),
         crossdomain=_section(CrossdomainSettings, checked, "crossdomain"),
-        site=_section(SiteSettings, checked, "site"),
+        site=_resolve_site(_section(SiteSettings, checked, "site"), base),
         hls=_section(HlsSettings, checked, "hls"),
         watch=_resolve_watch(_section(WatchSettings, checked, "watch"), base),
         config_path=path,
@@ -527,6 +527,19 @@ def _resolve_watch(watch: WatchSettings, base: Path) -> WatchSettings:
     folder = (base / Path(watch.folder).expanduser()).resolve()
     archive = (folder / Path(watch.archive_dir).expanduser()).resolve() if watch.archive_dir else ""
     return dataclasses.replace(watch, folder=str(folder), archive_dir=str(archive))
+
+
+def _resolve_site(site: SiteSettings, base: Path) -> SiteSettings:
+    if not site.templates:
+        return site
+    path = (base / Path(site.templates).expanduser()).resolve()
+    if not path.is_dir():
+        raise ConfigError(
+            f'site.templates: expected a folder of template overrides; got "{site.templates}", '
+            "which is not a folder. Fix the path, or remove site.templates to use the bundled "
+            "templates."
+        )
+    return dataclasses.replace(site, templates=str(path))
 
 
 def _resolve_signing(signing: SigningSettings, base: Path) -> SigningSettings:

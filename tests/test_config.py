@@ -147,3 +147,14 @@ def test_settings_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(AttributeError):
         settings.target = "aws"  # type: ignore[misc]
+
+
+def test_site_templates_are_found_beside_the_config(tmp_path: Path) -> None:
+    (tmp_path / "conf" / "my templates").mkdir(parents=True)
+    (tmp_path / "conf" / "mediapub.toml").write_text('[site]\ntemplates = "my templates"\n')
+    settings = load_settings(tmp_path / "conf" / "mediapub.toml", env={})
+    assert settings.site.templates == str(tmp_path / "conf" / "my templates")
+    message = error_of(tmp_path, '[site]\ntemplates = "missing"\n')
+    assert message.startswith(
+        'site.templates: expected a folder of template overrides; got "missing"'
+    )
