@@ -209,16 +209,8 @@ def _info(
 
 
 def _get(cloudfront: Any, api: _Api, dist_id: str) -> DistributionInfo | None:
-    from botocore.exceptions import ClientError
-
-    try:
-        reply = getattr(cloudfront, f"get_{api.snake}")(Id=dist_id)
-    except ClientError as exc:
-        if client_error_code(exc) in (f"NoSuch{api.noun}", "404"):
-            return None
-        with aws_call(f"{api.kind} distribution {dist_id}"):
-            raise
-    return _info(api, reply[api.noun], reply.get("ETag", ""))
+    described = _describe(cloudfront, api, dist_id)
+    return described.info if described is not None else None
 
 
 def _find(cloudfront: Any, api: _Api, bucket: str, comment: str) -> DistributionInfo | None:
@@ -690,14 +682,14 @@ def wait_deployed(
             on_status(current.status, elapsed)
         if current.status == "Deployed":
             return current
-        if elapsed + interval > timeout:
+        if elapsed >= timeout:
             waited = f" after {elapsed:.0f} s (timeout {timeout:g} s)" if timeout > 0 else ""
             raise WaitTimeout(
                 f"{info.kind} distribution {info.id} is still {current.status}{waited}. "
                 "CloudFront goes on deploying it; check later with: mediapub distributions "
                 f"show {info.id}{then}."
             )
-        time.sleep(interval)
+        time.sleep(min(interval, timeout - elapsed))
 
 
 def delete(

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pipeline import distributions, publisher
 from pipeline.errors import ExitStatus
@@ -21,7 +20,7 @@ from pipeline.local import cloudfront as local_cloudfront
 
 from .conftest import SAMPLES
 from .test_e2e_cli import run
-from .test_signing import verify
+from .test_signing import verify, write_key
 
 
 def write_config(folder: Path, buckets: dict[str, str], extra: str = "") -> Path:
@@ -133,23 +132,10 @@ def test_delete_waits_or_times_out_with_its_status(
     assert infra.streaming.id not in {d.info.id for d in found}
 
 
-def _key_file(folder: Path) -> Path:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    path = folder / "signing-key.pem"
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return path
-
-
 def test_sign_prints_fresh_urls_that_verify(
     aws_env: dict[str, str], buckets: dict[str, str], tmp_path: Path
 ) -> None:
-    key_file = _key_file(tmp_path)
+    key_file = write_key(tmp_path / "signing-key.pem")
     public_key = serialization.load_pem_private_key(key_file.read_bytes(), None).public_key()
     write_config(
         tmp_path,

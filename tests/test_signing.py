@@ -90,10 +90,9 @@ def verify(signed: str, public_key: Any, now: datetime, source_ip: str = "") -> 
     return Verified(resource, expires, policy)
 
 
-@pytest.fixture(scope="module")
-def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    path = tmp_path_factory.mktemp("keys") / "pk-APKATEST.pem"
+def write_key(path: Path, bits: int = 2048) -> Path:
+    """A new RSA private key in the PEM file `path`."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     path.write_bytes(
         key.private_bytes(
             serialization.Encoding.PEM,
@@ -102,6 +101,20 @@ def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
     )
     return path
+
+
+def private_settings(key_file: Path) -> dict[str, Any]:
+    """Overrides for private streaming signed with `key_file`."""
+    return {
+        "streaming.private": True,
+        "signing.key_pair_id": "APKATEST",
+        "signing.private_key_file": str(key_file),
+    }
+
+
+@pytest.fixture(scope="module")
+def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_key(tmp_path_factory.mktemp("keys") / "pk-APKATEST.pem")
 
 
 @pytest.fixture(scope="module")
@@ -288,12 +301,7 @@ def test_private_streaming_publish(
     # Published publicly first, then made private: the object already there turns private.
     public = make_context()
     publisher.publish(public, [SAMPLES / "clip.mp4"])
-    ctx = make_context(**{
-        "streaming.private": True,
-        "signing.key_pair_id": "APKATEST",
-        "signing.private_key_file": str(key_file),
-        "signing.expires": "2h",
-    })  # fmt: skip
+    ctx = make_context(**private_settings(key_file), **{"signing.expires": "2h"})
     ctx.store = public.store
     started = datetime.now(UTC)
     result = publisher.publish(ctx, [SAMPLES / "clip.mp4"])
@@ -350,16 +358,7 @@ def test_private_streaming_publish(
 def short_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 1024-bit key: nginx-rtmp (the local RTMP edge) reads at most 255 bytes of a stream
     name, and a name signed with a 2048-bit key is longer."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    path = tmp_path_factory.mktemp("keys") / "pk-short.pem"
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return path
+    return write_key(tmp_path_factory.mktemp("keys") / "pk-short.pem", bits=1024)
 
 
 def test_signed_urls_play_on_the_local_edges_and_unsigned_ones_do_not(
@@ -375,11 +374,7 @@ def test_signed_urls_play_on_the_local_edges_and_unsigned_ones_do_not(
 
     need("ffprobe")
     need_edges(stack)
-    ctx = make_context(**{
-        "streaming.private": True,
-        "signing.key_pair_id": "APKATEST",
-        "signing.private_key_file": str(key_file),
-    })  # fmt: skip
+    ctx = make_context(**private_settings(key_file))
     result = publisher.publish(ctx, [SAMPLES / "clip.mp4", SAMPLES / "audio" / "tone.mp3"])
     # mediapub's own URL checks (publish --check) pass: signed URLs play.
     assert all(c.ok for c in checks.check_manifest(result.manifest)), [
@@ -418,11 +413,7 @@ def test_render_signs_pages_afresh(make_context: Any, key_file: Path) -> None:
 
     from .conftest import SAMPLES
 
-    ctx = make_context(**{
-        "streaming.private": True,
-        "signing.key_pair_id": "APKATEST",
-        "signing.private_key_file": str(key_file),
-    })  # fmt: skip
+    ctx = make_context(**private_settings(key_file))
     first = publisher.publish(ctx, [SAMPLES / "clip.mp4"])
     item = first.manifest["items"][0]
     later = UrlSigner.from_settings(ctx.settings, now=datetime.now(UTC) + timedelta(days=3))
@@ -444,11 +435,7 @@ def test_private_streaming_turned_off_converges_back(make_context: Any, key_file
 
     from .conftest import SAMPLES
 
-    private = make_context(**{
-        "streaming.private": True,
-        "signing.key_pair_id": "APKATEST",
-        "signing.private_key_file": str(key_file),
-    })  # fmt: skip
+    private = make_context(**private_settings(key_file))
     first = publisher.publish(private, [SAMPLES / "clip.mp4"])
     public = make_context()
     public.store = private.store
