@@ -238,11 +238,19 @@ def local(
     port: Annotated[
         int | None, typer.Option("--port", help="API port (default: a free one).")
     ] = None,
+    deploy_seconds: Annotated[
+        float,
+        typer.Option(
+            "--deploy-seconds",
+            min=0,
+            help="How long created and changed distributions stay InProgress (as on AWS).",
+        ),
+    ] = 0.0,
 ) -> None:
     """Run the embedded local stack until Ctrl-C, for other commands and tests to use."""
     from pipeline.local.stack import LocalStack
 
-    with LocalStack(port=port) as stack:
+    with LocalStack(port=port, deploy_seconds=deploy_seconds) as stack:
         for warning in stack.warnings():
             _err(f"Warning: {warning}")
         typer.echo(f"Local stack (S3 + CloudFront) at {stack.endpoint_url}")

@@ -204,9 +204,11 @@ def _media_access(ctx: Context, access: PublicAccess, actions: list[str]) -> Non
 
 
 def wait_interval(ctx: Context) -> float:
-    """Seconds between status polls: CloudFront deploys in minutes, the local stack in
-    seconds."""
-    return 0.5 if ctx.is_local else 20.0
+    """Seconds between status polls: CloudFront deploys in minutes, a local stack (embedded,
+    or `mediapub local` on a loopback endpoint) in seconds."""
+    endpoint = ctx.endpoint_url or ""
+    loopback = endpoint.startswith(("http://127.", "http://localhost", "http://[::1]"))
+    return 0.5 if ctx.is_local or loopback else 20.0
 
 
 def _distribution_actions(info: DistributionInfo) -> list[str]:

@@ -341,7 +341,8 @@ def test_acl_refusal_switches_to_a_bucket_policy(make_context: Any, tmp_path: Pa
     result = publisher.publish(ctx, [media])
     assert {o.action for o in result.outcomes} == {publisher.UPLOADED}
     streaming, player = ctx.settings.streaming.bucket, ctx.settings.player.bucket
-    site = ("player/", "index.html", "items/", "embed/", "oembed/", "manifest.json", "sitemap.xml")
+    site = ("player/", "index.html", "pages/", "items/", "embed/", "oembed/", "manifest.json",
+            "sitemap.xml")  # fmt: skip
     for bucket, resources in (
         (streaming, [f"arn:aws:s3:::{streaming}/{p}*" for p in ("crossdomain.xml", "media/")]),
         (player, [f"arn:aws:s3:::{player}/{p}*" for p in site]),
