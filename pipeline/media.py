@@ -8,8 +8,9 @@ import hashlib
 import logging
 import os
 import stat
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -59,6 +60,8 @@ class MediaFile:
     content_type: str
     extension: str
     """Lower-case, with the dot: ".mp4"."""
+    real_path: str = field(default="", compare=False)
+    """The file's absolute path with symbolic links resolved."""
 
     @property
     def rtmp_flavour(self) -> str:
@@ -76,7 +79,7 @@ def is_media(path: str | os.PathLike[str]) -> bool:
     return extension_of(path) in MEDIA_TYPES
 
 
-def media_info(path: Path, root: Path) -> MediaFile:
+def media_info(path: Path, root: Path, *, check_content: bool = True) -> MediaFile:
     """Describe the media file `path`, found in the folder `root`.
 
     Raises MediaError (code "unsupported", "empty", "not_media", "missing" or "unreadable")
@@ -89,7 +92,7 @@ def media_info(path: Path, root: Path) -> MediaFile:
         raise MediaError(
             f"{path}: not a supported media file (supported: {SUPPORTED}).", "unsupported"
         )
-    relpath = safe_relpath(path, root)
+    relpath, real_path = _checked_relpath(path, root)
     try:
         st = path.stat()
     except OSError as exc:
@@ -101,21 +104,29 @@ def media_info(path: Path, root: Path) -> MediaFile:
             f"{path} is empty (0 bytes); nothing to publish. Check the file finished copying.",
             "empty",
         )
-    reason = sniff(path, extension)
-    if reason is not None:
-        raise MediaError(
-            f"{path}: {reason}; not published. "
-            f"Check that the file is really {_CONTAINERS[extension].description}.",
-            "not_media",
-        )
-    return MediaFile(
+    info = MediaFile(
         path=path,
         relpath=relpath,
         size=st.st_size,
         kind=media_type.kind,
         content_type=media_type.content_type,
         extension=extension,
+        real_path=str(real_path),
     )
+    if check_content:
+        check_media_content(info)
+    return info
+
+
+def check_media_content(info: MediaFile) -> None:
+    """MediaError ("not_media") when the start of the file does not match its extension."""
+    reason = sniff(info.path, info.extension)
+    if reason is not None:
+        raise MediaError(
+            f"{info.path}: {reason}; not published. "
+            f"Check that the file is really {_CONTAINERS[info.extension].description}.",
+            "not_media",
+        )
 
 
 def _read_failure(path: Path, exc: OSError) -> MediaError:
@@ -374,6 +385,11 @@ def safe_relpath(path: Path, root: Path) -> str:
     name. Raises InputError when `path` is not inside `root` (by its name, or because a symbolic
     link takes it elsewhere), or when a component is ".", ".." or holds a control character.
     """
+    return _checked_relpath(path, root)[0]
+
+
+def _checked_relpath(path: Path, root: Path) -> tuple[str, Path]:
+    """`safe_relpath`, and the path with symbolic links resolved."""
     abs_path = path.absolute()
     abs_root = root.absolute()
     try:
@@ -385,13 +401,29 @@ def safe_relpath(path: Path, root: Path) -> str:
     for part in rel.parts:
         _check_component(part, str(path), InputError)
     resolved = abs_path.resolve()
-    real_root = abs_root.resolve()
+    real_root = _real_root(abs_root)
     if not resolved.is_relative_to(real_root):
         raise InputError(
             f"{path}: a symbolic link takes it outside {root} (to {resolved}); "
             "publish the target itself, or copy it into the folder."
         )
-    return "/".join(rel.parts)
+    return "/".join(rel.parts), resolved
+
+
+# A folder's resolved path, kept for a few seconds: a publish or a rescan checks thousands of
+# files in the same folder, and a folder re-pointed by a symbolic link is seen soon after.
+_ROOT_SECONDS = 5.0
+_roots: dict[Path, tuple[float, Path]] = {}
+
+
+def _real_root(root: Path) -> Path:
+    now = time.monotonic()
+    known = _roots.get(root)
+    if known is not None and now - known[0] < _ROOT_SECONDS:
+        return known[1]
+    real = root.resolve()
+    _roots[root] = (now, real)
+    return real
 
 
 def normalise_prefix(prefix: str) -> str:

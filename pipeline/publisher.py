@@ -11,7 +11,7 @@ import functools
 import hashlib
 import logging
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,20 +88,24 @@ class Candidate:
     probe: dict[str, Any]
 
 
-def inspect(ctx: Context, path: Path, root: Path, *, trust_store: bool = False) -> Candidate:
+def inspect(
+    ctx: Context, path: Path, root: Path, *, known: Mapping[str, Item] | None = None
+) -> Candidate:
     """Type, size, key and hash of one file; `PipelineError` when it cannot be published.
 
-    With `trust_store`, a file the store records as published from this very path with the
-    same size and modification time is not read again: its stored hash and probe are used
-    (its MD5 is then left empty, and made by `upload_one` if it must be uploaded after all).
+    With `known` (the store's items by key), a file recorded as published from this very path
+    with the same size and modification time is not read again: its stored hash and probe
+    are used (its MD5 is then left empty, and made by `upload_one` if it must be uploaded
+    after all), and its content was checked when it was published.
     """
-    info = media.media_info(path, root)
+    info = media.media_info(path, root, check_content=known is None)
     key = media.object_key(ctx.settings.streaming.prefix, info.relpath)
     mtime_ns = path.stat().st_mtime_ns
-    if trust_store:
-        item = ctx.store.get_item(key)
+    if known is not None:
+        item = known.get(key)
         if item is not None and _same_file(item, info, mtime_ns):
             return Candidate(info, key, item.sha256, "", mtime_ns, item.probe)
+        media.check_media_content(info)
     digests = media.file_digests(path)
     return Candidate(info, key, digests.sha256, digests.md5_base64, mtime_ns, probe.probe(path))
 
@@ -109,7 +113,8 @@ def inspect(ctx: Context, path: Path, root: Path, *, trust_store: bool = False) 
 def _same_file(item: Item, info: media.MediaFile, mtime_ns: int) -> bool:
     """Was `item` published from this file as it is now (path, size, modification time)?"""
     recorded = (item.state, item.source, item.source_path, item.size, item.source_mtime_ns)
-    return recorded == (PUBLISHED, info.relpath, str(info.path.resolve()), info.size, mtime_ns)
+    real_path = info.real_path or str(info.path.resolve())
+    return recorded == (PUBLISHED, info.relpath, real_path, info.size, mtime_ns)
 
 
 def check_paths(paths: Sequence[Path]) -> None:
@@ -178,7 +183,9 @@ def _inspect(
 def _inspect_all(
     ctx: Context, files: list[tuple[Path, Path]], pool: Executor, *, trust_store: bool = False
 ) -> list[Future[Candidate]]:
-    return [pool.submit(inspect, ctx, path, root, trust_store=trust_store) for path, root in files]
+    # One read of the store for every file, not one query each.
+    known = {item.key: item for item in ctx.store.items()} if trust_store else None
+    return [pool.submit(inspect, ctx, path, root, known=known) for path, root in files]
 
 
 def _collect_inspected(
