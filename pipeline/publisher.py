@@ -314,6 +314,8 @@ def _upload_renditions(ctx: Context, infra: Infrastructure, candidate: Candidate
     failure here is logged and leaves the item published without it."""
     f = candidate.file
     extras: dict[str, str] = {}
+    if f.kind != "video":  # audio has no renditions: no temporary folder either
+        return extras
     with tempfile.TemporaryDirectory(prefix="mediapub-renditions-") as temp:
         made = renditions.make(
             f.path, candidate.key, f.kind, f.content_type, candidate.probe.get("duration"),
