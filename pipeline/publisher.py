@@ -282,8 +282,7 @@ def upload_one(ctx: Context, infra: Infrastructure, candidate: Candidate) -> Out
     previous = ctx.store.get_item(candidate.key)
     item = _item(ctx, candidate, UPLOADING, previous)
     item.attempts += 1
-    ctx.store.put_item(item)
-    ctx.store.record_transition(item.key, UPLOADING, ctx.now())
+    ctx.store.put_item(item, (UPLOADING, ctx.now(), ""))
     upload = storage.Upload(
         bucket=item.bucket,
         key=item.key,
@@ -297,15 +296,13 @@ def upload_one(ctx: Context, infra: Infrastructure, candidate: Candidate) -> Out
         _publicly_upload(ctx, infra.access, upload, lambda n: ctx.progress.advance("upload", n))
     except PipelineError as exc:
         item.state, item.error, item.error_code = FAILED, str(exc), getattr(exc, "code", "error")
-        ctx.store.put_item(item)
-        ctx.store.record_transition(item.key, FAILED, ctx.now(), item.error)
+        ctx.store.put_item(item, (FAILED, ctx.now(), item.error))
         return Outcome(item.source, item.key, FAILED_ACTION, item.error, item.error_code)
     item.state, item.error, item.error_code = PUBLISHED, "", ""
     item.published_at = ctx.now()
     item.probe = candidate.probe
     item.extras = _upload_renditions(ctx, infra, candidate)
-    ctx.store.put_item(item)
-    ctx.store.record_transition(item.key, PUBLISHED, ctx.now())
+    ctx.store.put_item(item, (PUBLISHED, ctx.now(), ""))
     return Outcome(item.source, item.key, UPLOADED)
 
 

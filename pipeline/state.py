@@ -75,7 +75,7 @@ class InfraRecord:
 
 class StateStore(Protocol):
     def get_item(self, key: str) -> Item | None: ...
-    def put_item(self, item: Item) -> None: ...
+    def put_item(self, item: Item, transition: tuple[str, str, str] | None = None) -> None: ...
     def items(self) -> list[Item]: ...
     def items_in(self, state: str) -> list[Item]: ...
     def record_transition(self, key: str, state: str, at: str, detail: str = "") -> None: ...
@@ -116,6 +116,9 @@ _MIGRATIONS: dict[int, str] = {
     2: "ALTER TABLE items ADD COLUMN source_mtime_ns INTEGER NOT NULL DEFAULT 0;",
     3: "ALTER TABLE items ADD COLUMN extras TEXT NOT NULL DEFAULT '{}';",
 }
+
+
+_INSERT_TRANSITION = "INSERT INTO transitions (key, state, at, detail) VALUES (?, ?, ?, ?)"
 
 
 class SQLiteStateStore:
@@ -168,12 +171,16 @@ class SQLiteStateStore:
         rows = self._query(f"SELECT {', '.join(_ITEM_COLUMNS)} FROM items WHERE key = ?", key)
         return _item(rows[0]) if rows else None
 
-    def put_item(self, item: Item) -> None:
+    def put_item(self, item: Item, transition: tuple[str, str, str] | None = None) -> None:
+        """Store `item`; with `transition` (state, at, detail), record it in the same
+        transaction."""
         values = asdict(item)
         values["probe"] = json.dumps(item.probe, sort_keys=True)
         values["extras"] = json.dumps(item.extras, sort_keys=True)
         with self._transaction():
             self._db.execute(_INSERT_ITEM, [values[c] for c in _ITEM_COLUMNS])
+            if transition is not None:
+                self._db.execute(_INSERT_TRANSITION, (item.key, *transition))
 
     def items(self) -> list[Item]:
         rows = self._query(f"SELECT {', '.join(_ITEM_COLUMNS)} FROM items ORDER BY key")
@@ -187,10 +194,7 @@ class SQLiteStateStore:
 
     def record_transition(self, key: str, state: str, at: str, detail: str = "") -> None:
         with self._transaction():
-            self._db.execute(
-                "INSERT INTO transitions (key, state, at, detail) VALUES (?, ?, ?, ?)",
-                (key, state, at, detail),
-            )
+            self._db.execute(_INSERT_TRANSITION, (key, state, at, detail))
 
     def transitions(self, key: str) -> list[tuple[str, str, str]]:
         rows = self._query(
