@@ -246,11 +246,31 @@ def local(
             help="How long created and changed distributions stay InProgress (as on AWS).",
         ),
     ] = 0.0,
+    trust_keys: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trust-key",
+            help="KEY_PAIR_ID=PEM: the edges accept URLs signed with this key (private "
+            "streaming); the PEM may hold the private or the public key. Repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Run the embedded local stack until Ctrl-C, for other commands and tests to use."""
     from pipeline.local.stack import LocalStack
+    from pipeline.signing import load_public_key
 
+    keys = []
+    for spec in trust_keys or []:
+        key_pair_id, sep, path = spec.partition("=")
+        if not sep or not key_pair_id or not path:
+            raise InputError(
+                f"--trust-key {spec}: expected KEY_PAIR_ID=PEM_FILE, like "
+                "APKAEXAMPLE=pk-APKAEXAMPLE.pem."
+            )
+        keys.append((key_pair_id, load_public_key(path)))
     with LocalStack(port=port, deploy_seconds=deploy_seconds) as stack:
+        for key_pair_id, public_key in keys:
+            stack.trust_signing_key(key_pair_id, public_key)
         for warning in stack.warnings():
             _err(f"Warning: {warning}")
         typer.echo(f"Local stack (S3 + CloudFront) at {stack.endpoint_url}")

@@ -196,7 +196,8 @@ def _media_access(ctx: Context, access: PublicAccess, actions: list[str]) -> Non
         count = storage.set_prefix_acl(
             ctx.s3, streaming.bucket, streaming.prefix, public=not streaming.private
         )
-        actions.append(f"made {count} media objects in s3://{streaming.bucket} {wanted}")
+        if count:
+            actions.append(f"made {count} media objects in s3://{streaming.bucket} {wanted}")
     if previous == "private" and wanted == "public":
         storage.revoke_private_read(ctx.s3, streaming.bucket, streaming.prefix)
     if record is None or record.resource_id != wanted:

@@ -68,6 +68,26 @@ def load_private_key(path: str) -> Any:
     return key
 
 
+def load_public_key(path: str) -> Any:
+    """The RSA public key in the PEM file `path`, which may hold the private key instead."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f'"{path}": cannot be read ({exc.strerror}). Fix the path.') from None
+    if b"PUBLIC KEY" in data:
+        try:
+            key = serialization.load_pem_public_key(data)
+        except ValueError as exc:
+            raise ConfigError(f'"{path}": not a PEM public key ({exc}).') from None
+        if not isinstance(key, rsa.RSAPublicKey):
+            raise ConfigError(f'"{path}": not an RSA key. CloudFront signs with RSA.')
+        return key
+    return load_private_key(path).public_key()
+
+
 @dataclass(frozen=True)
 class UrlSigner:
     """Signs URLs and RTMP stream names with one key pair until `expires_at`."""

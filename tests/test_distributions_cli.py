@@ -180,3 +180,47 @@ def test_sign_without_private_streaming_says_what_to_set(
     assert done.returncode == ExitStatus.CONFIG
     assert "streaming.private = true" in done.stderr
     assert publisher is not None
+
+
+def test_local_stack_trusts_a_key_given_on_its_command_line(
+    aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    import re
+    import signal
+    import subprocess
+    import urllib.error
+    import urllib.request
+
+    from .conftest import mediapub_command, need
+
+    need("nginx")
+    key_file = write_key(tmp_path / "pk.pem")
+    local = subprocess.Popen(
+        [*mediapub_command(), "local", "--trust-key", f"APKALOCAL={key_file}"],
+        cwd=tmp_path, env=aws_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert local.stdout is not None
+        first = local.stdout.readline()
+        endpoint = re.search(r"http://127\.0\.0\.1:\d+", first)
+        assert endpoint is not None, first
+        env = {**aws_env, "MEDIAPUB_ENDPOINT_URL": endpoint.group(0)}
+        write_config(
+            tmp_path,
+            {"streaming": "trusted-media", "player": "trusted-player"},
+            'private = true\n[signing]\nkey_pair_id = "APKALOCAL"\nprivate_key_file = "pk.pem"',
+        )
+        done = run(["publish", str(SAMPLES / "clip.mp4"), "--json"], tmp_path, env)
+        assert done.returncode == 0, done.stderr
+        url = json.loads(done.stdout)["manifest"]["items"][0]["http_url"]
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            assert reply.status == 200
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url.partition("?")[0], timeout=10)
+        assert refused.value.code == 403
+    finally:
+        local.send_signal(signal.SIGINT)
+        local.wait(30)
+
+    bad = run(["local", "--trust-key", "no-equals-sign"], tmp_path, aws_env)
+    assert bad.returncode == ExitStatus.USAGE and "KEY_PAIR_ID=PEM_FILE" in bad.stderr
