@@ -13,14 +13,13 @@ import logging
 import shutil
 import subprocess
 import tempfile
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from pipeline.local.ports import LOOPBACK
+from pipeline.local.ports import LoopbackService
 from pipeline.local.s3 import IDENTITY_AUTHORIZATION
 
 IDENTITY_PATH = "/identity"
@@ -54,19 +53,20 @@ def remux_to_flv(source: Path, target: Path) -> bool:
     return done.returncode == 0
 
 
-class Mp3Origin:
+class Mp3Origin(LoopbackService):
     """The HTTP play location that turns `mp3:` stream requests into FLV."""
 
-    def __init__(self, s3_endpoint: str) -> None:
-        self.s3_endpoint = s3_endpoint.rstrip("/")
-        self._server: ThreadingHTTPServer | None = None
+    thread_name = "mediapub-mp3-origin"
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() first"
-        return f"http://{LOOPBACK}:{self._server.server_address[1]}"
+    def __init__(self, s3_endpoint: str) -> None:
+        super().__init__()
+        self.s3_endpoint = s3_endpoint.rstrip("/")
 
     def start(self) -> Mp3Origin:
+        super().start()
+        return self
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         origin = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -76,16 +76,7 @@ class Mp3Origin:
             def log_message(self, format: str, *args: object) -> None:
                 log.debug("mp3 origin: " + format, *args)
 
-        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        return Handler
 
     def answer(self, request: BaseHTTPRequestHandler) -> None:
         path = urllib.parse.urlsplit(request.path).path

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from pipeline.errors import LocalStackError
 
@@ -53,3 +55,35 @@ def wait_for_port(port: int, timeout: float) -> None:
             )
         time.sleep(delay)
         delay = min(delay * 2, 0.1)
+
+
+class LoopbackService:
+    """An HTTP service on a free 127.0.0.1 port, answered by `handler()`'s class in daemon
+    threads; `start()` and `stop()` it."""
+
+    thread_name = "mediapub-loopback"
+
+    def __init__(self) -> None:
+        self._server: ThreadingHTTPServer | None = None
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() first"
+        return f"http://{LOOPBACK}:{self._server.server_address[1]}"
+
+    def start(self) -> LoopbackService:
+        self._server = ThreadingHTTPServer((LOOPBACK, 0), self.handler())
+        self._server.daemon_threads = True
+        threading.Thread(
+            target=self._server.serve_forever, name=self.thread_name, daemon=True
+        ).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

@@ -25,6 +25,8 @@ import time
 import urllib.parse
 from typing import Any
 
+from pipeline.local.ports import LoopbackService
+
 log = logging.getLogger(__name__)
 
 RTMP_PREFIXES = ("mp4:", "mp3:")
@@ -106,71 +108,50 @@ class SignatureChecker:
         return ""
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: _Server
-
-    def do_GET(self) -> None:
-        """nginx auth_request: the original request's URI, host and client address."""
-        uri = self.headers.get("X-Original-URI", "")
-        host = self.headers.get("X-Original-Host", "")
-        path, _, query = uri.partition("?")
-        params = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
-        resource = f"http://{host}{path}"
-        self._answer(resource, params, self.headers.get("X-Real-IP", ""))
-
-    def do_POST(self) -> None:
-        """nginx-rtmp on_play: the stream name, and the play URL's arguments beside it."""
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length).decode("latin-1")
-        form = dict(urllib.parse.parse_qsl(body))
-        name = form.get("name", "")
-        for prefix in RTMP_PREFIXES:
-            name = name.removeprefix(prefix)
-        self._answer(name, form, form.get("addr", ""))
-
-    def _answer(self, resource: str, params: dict[str, str], client_ip: str) -> None:
-        problem = self.server.checker.problem(resource, params, client_ip)
-        if problem:
-            log.info("refused %s: %s", resource, problem)
-        self.send_response(403 if problem else 200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("signature check: " + format, *args)
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], checker: SignatureChecker) -> None:
-        super().__init__(address, _Handler)
-        self.checker = checker
-
-
-class SignatureService:
+class SignatureService(LoopbackService):
     """The checker served over HTTP on 127.0.0.1 for nginx."""
 
-    def __init__(self) -> None:
-        self.checker = SignatureChecker()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+    thread_name = "mediapub-signatures"
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    def __init__(self) -> None:
+        super().__init__()
+        self.checker = SignatureChecker()
 
     def start(self) -> SignatureService:
-        self._server = _Server(("127.0.0.1", 0), self.checker)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="mediapub-signatures", daemon=True
-        )
-        self._thread.start()
+        super().start()
         return self
 
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+    def handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        checker = self.checker
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                """nginx auth_request: the original request's URI, host and client address."""
+                uri = self.headers.get("X-Original-URI", "")
+                host = self.headers.get("X-Original-Host", "")
+                path, _, query = uri.partition("?")
+                params = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+                self._answer(f"http://{host}{path}", params, self.headers.get("X-Real-IP", ""))
+
+            def do_POST(self) -> None:
+                """nginx-rtmp on_play: the stream name, and the play URL's arguments."""
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode("latin-1")
+                form = dict(urllib.parse.parse_qsl(body))
+                name = form.get("name", "")
+                for prefix in RTMP_PREFIXES:
+                    name = name.removeprefix(prefix)
+                self._answer(name, form, form.get("addr", ""))
+
+            def _answer(self, resource: str, params: dict[str, str], client_ip: str) -> None:
+                problem = checker.problem(resource, params, client_ip)
+                if problem:
+                    log.info("refused %s: %s", resource, problem)
+                self.send_response(403 if problem else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug("signature check: " + format, *args)
+
+        return Handler
