@@ -649,9 +649,12 @@ def _api(kind: str) -> _Api:
     return STREAMING if kind == "streaming" else DOWNLOAD
 
 
-def set_enabled(cloudfront: Any, dist_id: str, enabled: bool) -> DistributionInfo:
-    """Enable or disable `dist_id` in one update (none when it already is)."""
-    described = describe(cloudfront, dist_id)
+def set_enabled(
+    cloudfront: Any, dist_id: str, enabled: bool, described: Described | None = None
+) -> DistributionInfo:
+    """Enable or disable `dist_id` in one update (none when it already is); `described`
+    saves looking it up again."""
+    described = described or describe(cloudfront, dist_id)
     api = _api(described.info.kind)
     return converge(cloudfront, api, dist_id, {**described.config, "Enabled": enabled})
 
@@ -666,18 +669,17 @@ def wait_deployed(
     timeout: float = 25 * 60,
     interval: float = 20.0,
     on_status: StatusCallback | None = None,
-    clock: Callable[[], float] = time.monotonic,
     then: str = "",
 ) -> DistributionInfo:
     """Poll until the distribution reports `Deployed` (what boto3's waiters do, with a
     timeout of our own and a status callback); `WaitTimeout` when it does not in time."""
     api = _api(info.kind)
-    started = clock()
+    started = time.monotonic()
     while True:
         current = _get(cloudfront, api, info.id)
         if current is None:
             raise AWSError(f"{info.kind} distribution {info.id} disappeared.", "NotFound")
-        elapsed = clock() - started
+        elapsed = time.monotonic() - started
         if on_status is not None:
             on_status(current.status, elapsed)
         if current.status == "Deployed":
@@ -715,7 +717,7 @@ def delete(
             "NotManaged",
         )
     if info.enabled:
-        info = set_enabled(cloudfront, dist_id, False)
+        info = set_enabled(cloudfront, dist_id, False, described)
         log.info("disabled %s distribution %s before deleting it", api.kind, dist_id)
     info = wait_deployed(
         cloudfront,

@@ -8,6 +8,7 @@ the signed name. Signatures are RSA-SHA1 over the policy, as CloudFront checks t
 
 from __future__ import annotations
 
+import functools
 import re
 import urllib.parse
 from dataclasses import dataclass
@@ -34,7 +35,20 @@ def duration(text: str) -> timedelta:
 
 
 def load_private_key(path: str) -> Any:
-    """The RSA private key in the PEM file `path`; ConfigError naming the problem and fix."""
+    """The RSA private key in the PEM file `path`; ConfigError naming the problem and fix.
+
+    Parsed once per version of the file: the config check, the publish and every signed
+    render of one process ask for the same key."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return _parse_private_key(path, 0, 0)  # reports the problem
+    return _parse_private_key(path, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_private_key(path: str, mtime_ns: int, size: int) -> Any:
+    """`load_private_key` for one version of the file (`mtime_ns`, `size` key the cache)."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
