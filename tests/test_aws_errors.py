@@ -260,6 +260,19 @@ def refuse_rtmp(**kwargs: Any) -> AWSResponse | None:
     return None
 
 
+def s3_error(request: Any, code: str, message: str) -> AWSResponse:
+    """S3's answer to `request`: 400 with the error document for `code`."""
+    body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>".encode()
+    return AWSResponse(request.url, 400, {}, _Raw(body))
+
+
+def copy_samples(tmp_path: Path) -> Path:
+    """A copy of sample_media (media only) to publish."""
+    media = tmp_path / "in"
+    shutil.copytree(SAMPLES, media, ignore=shutil.ignore_patterns("*.md", "*.sh"))
+    return media
+
+
 class _Raw:
     def __init__(self, body: bytes) -> None:
         self.body = body
@@ -269,8 +282,7 @@ class _Raw:
 
 
 def test_publish_finishes_over_http_when_rtmp_is_refused(make_context: Any, tmp_path: Path) -> None:
-    media = tmp_path / "in"
-    shutil.copytree(SAMPLES, media, ignore=shutil.ignore_patterns("*.md", "*.sh"))
+    media = copy_samples(tmp_path)
     ctx = make_context()
     ctx.cloudfront.meta.events.register("before-send.cloudfront", refuse_rtmp)
     result = publisher.publish(ctx, [media])
@@ -287,17 +299,14 @@ def test_publish_finishes_over_http_when_rtmp_is_refused(make_context: Any, tmp_
 def test_one_rejected_upload_is_recorded_and_the_rest_publish(
     make_context: Any, tmp_path: Path
 ) -> None:
-    media = tmp_path / "in"
-    shutil.copytree(SAMPLES, media, ignore=shutil.ignore_patterns("*.md", "*.sh"))
+    media = copy_samples(tmp_path)
 
     def reject_clip(**kwargs: Any) -> AWSResponse | None:
         request = kwargs["request"]
         if request.method == "PUT" and request.url.endswith("/media/clip.mp4"):
-            body = (
-                b"<Error><Code>EntityTooLarge</Code><Message>Your proposed upload exceeds the "
-                b"maximum allowed size</Message></Error>"
+            return s3_error(
+                request, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size"
             )
-            return AWSResponse(request.url, 400, {}, _Raw(body))
         return None
 
     ctx = make_context()
@@ -322,11 +331,7 @@ def refuse_acls(**kwargs: Any) -> AWSResponse | None:
     the provider does not report: every PUT carrying an ACL is refused as AWS refuses it."""
     request = kwargs["request"]
     if request.method == "PUT" and "x-amz-acl" in {k.lower() for k in request.headers}:
-        body = (
-            b"<Error><Code>AccessControlListNotSupported</Code><Message>The bucket does not "
-            b"allow ACLs</Message></Error>"
-        )
-        return AWSResponse(request.url, 400, {}, _Raw(body))
+        return s3_error(request, "AccessControlListNotSupported", "The bucket does not allow ACLs")
     return None
 
 
@@ -334,8 +339,7 @@ def test_acl_refusal_switches_to_a_bucket_policy(make_context: Any, tmp_path: Pa
     import json
     import urllib.request
 
-    media = tmp_path / "in"
-    shutil.copytree(SAMPLES, media, ignore=shutil.ignore_patterns("*.md", "*.sh"))
+    media = copy_samples(tmp_path)
     ctx = make_context()
     ctx.s3.meta.events.register("before-send.s3", refuse_acls)
     result = publisher.publish(ctx, [media])
